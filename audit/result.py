@@ -1,0 +1,106 @@
+"""The result model: plain frozen dataclasses that serialise to report.json.
+
+The JSON layout is a contract (DESIGN.md); ``AuditResult.to_dict`` produces it
+and ``reports/schema/report.schema.json`` describes it. Extend only by adding
+fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = "1.0.0"
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found, with the evidence behind it and what to do.
+
+    Attributes:
+        check: dotted id, family first (``integrity.truncated``).
+        severity: ``error``, ``warning`` or ``info``.
+        message: one short sentence naming what was found.
+        count: how many images (or pairs, groups) it concerns.
+        evidence: the numbers and ids behind it (JSON-serialisable).
+        fix: the concrete next step.
+    """
+
+    check: str
+    severity: str
+    message: str
+    count: int
+    evidence: dict[str, Any]
+    fix: str
+
+    def __post_init__(self) -> None:
+        """Reject an unknown severity early, where the bug is."""
+        if self.severity not in SEVERITY_RANK:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+    @property
+    def family(self) -> str:
+        """The check family (``integrity`` for ``integrity.truncated``)."""
+        return self.check.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What was audited."""
+
+    source: str
+    kind: str
+    splits: dict[str, int]
+    classes: list[str]
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Two images that are the same picture (``exact``) or nearly so (``near``)."""
+
+    a: str
+    b: str
+    kind: str
+    hamming: int
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """Duplicate pairs across and within splits, and those whose labels differ."""
+
+    pairs: list[DuplicatePair] = field(default_factory=list)
+    label_conflicts: list[DuplicatePair] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The pass/fail decision and why."""
+
+    passed: bool
+    failed_expectations: list[str]
+    fail_on: str
+    failed_checks: list[str]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Everything an audit produced; renderers read only this."""
+
+    dataset: DatasetSummary
+    findings: list[Finding]
+    leakage: Leakage
+    balance: dict[str, Any]
+    normalization: dict[str, Any]
+    gate: Gate
+    attribution: dict[str, Any] | None
+    checks_run: list[str]
+    command: str
+    tool_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report.json document."""
+        doc = {"schema_version": SCHEMA_VERSION}
+        doc.update(asdict(self))
+        return doc
