@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from audit.errors import UserError
+from pipelines.formats import FORMATS
 from pipelines.sources.arrays import from_arrays, load_npz
 from pipelines.sources.base import Source, Split
 from pipelines.sources.directory import load_directory
@@ -16,8 +17,6 @@ from pipelines.sources.manifest import load_manifest
 from pipelines.sources.memory import from_datasets
 from pipelines.sources.tfds import is_prepared_dataset, load_tfds
 from pipelines.sources.tfrecord import TFRecordKeys, is_tfrecord, load_tfrecord
-
-FORMATS = ("auto", "directory", "npz", "tfds", "tfrecord", "manifest")
 
 __all__ = [
     "FORMATS",

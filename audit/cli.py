@@ -1,0 +1,233 @@
+"""The ``leakage-audit`` command line: one function per subcommand, wiring only.
+
+Exit codes (DESIGN.md): 0 the gate passed, 1 the gate failed, 2 a usage or
+input error (one line on stderr, nothing written half-way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from audit import __version__
+from audit.errors import UserError
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its C++ start-up logging silenced; only the entry point does this.
+
+    TensorFlow prints absl lines before its log level applies, so stderr is
+    pointed at /dev/null while it loads. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps them.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _console(stderr: bool = False) -> Any:
+    """A rich console (imported late so ``--help`` stays fast)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that reads a dataset."""
+    from pipelines.formats import FORMATS
+
+    parser.add_argument("src", help="dataset: a directory tree, .npz, .csv/.parquet manifest, "
+                        "TFRecord file or folder, prepared TFDS folder, or tfds:NAME")
+    parser.add_argument("--out", type=Path, default=Path("audit-report"),
+                        help="folder for the reports (default: %(default)s)")
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="source kind; 'auto' detects it from the path (default)")
+    parser.add_argument("--data-dir", type=Path, help="TFDS data dir for tfds:NAME (never downloads)")
+    parser.add_argument("--image-key", default="image/encoded", help="TFRecord image feature key")
+    parser.add_argument("--label-key", default="image/class/label", help="TFRecord label feature key")
+    parser.add_argument("--id-key", default=None, help="TFRecord feature holding the image id")
+    parser.add_argument("--config", type=Path, help="AuditConfig TOML file (thresholds, batch size)")
+    parser.add_argument("--batch-size", type=int, help="images per profiling batch (default 256)")
+    parser.add_argument("--no-cache", action="store_true", help="profile again; ignore the Parquet cache")
+    parser.add_argument("--cache-dir", type=Path,
+                        help="profile cache folder (default: $LEAKAGE_AUDIT_CACHE or ~/.cache/leakage-audit)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="leakage-audit",
+        description="Audit an image-classification dataset: split leakage, class balance, "
+        "normalization, integrity; exit 0 when the gate passes, 1 when it fails, 2 on bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    profile = sub.add_parser("profile", help="profile every image into OUT/profile.parquet",
+                             description="Decode and measure every image once; write the ImageTable.")
+    _source_options(profile)
+    profile.set_defaults(run=cmd_profile)
+
+    check = sub.add_parser("check", help="run the data checks and the gate; write OUT/report.json",
+                           description="Profile the dataset, run the checks and the gate (no training).")
+    _source_options(check)
+    check.add_argument("--fail-on", choices=("error", "warning"),
+                       help="lowest finding severity that fails the gate (default: error)")
+    check.set_defaults(run=cmd_check)
+
+    demo = sub.add_parser("demo", help="audit a small real-MNIST dataset with planted faults",
+                          description="Build a train/test tree of real MNIST digits with planted "
+                          "duplicates, label conflicts and broken files, then check it.")
+    demo.add_argument("--out", type=Path, default=Path("demo-report"),
+                      help="folder for the reports (default: %(default)s)")
+    demo.add_argument("--data", type=Path, help="where to write the demo dataset (default: a temp dir)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """AuditConfig from --config, overridden by flags."""
+    from audit.config import load_config
+
+    cfg = load_config(args.config)
+    if getattr(args, "batch_size", None):
+        cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, batch_size=args.batch_size))
+    if getattr(args, "fail_on", None):
+        cfg = dataclasses.replace(cfg, fail_on=args.fail_on)
+    return cfg
+
+
+def _open(args: argparse.Namespace) -> Any:
+    """The Source the arguments name."""
+    from pipelines.sources import TFRecordKeys, open_source
+
+    keys = TFRecordKeys(image=args.image_key, label=args.label_key, id=args.id_key)
+    return open_source(args.src, args.format, data_dir=args.data_dir, keys=keys)
+
+
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """The cache folder, or None with --no-cache."""
+    from pipelines.cache import default_cache_dir
+
+    return None if args.no_cache else (args.cache_dir or default_cache_dir())
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    """A progress bar on stderr unless --quiet."""
+    from pipelines.progress import NullProgress
+    from reports.terminal import RichProgress
+
+    return NullProgress() if args.quiet else RichProgress(_console(stderr=True))
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder or fail with a clear message."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: --out exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create output folder ({exc.strerror})") from None
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """``leakage-audit profile``: write the ImageTable as Parquet."""
+    from pipelines.cache import profile_cached, write_cached
+
+    cfg = _config(args)
+    _prepare_out(args.out)
+    source = _open(args)
+    table, _ = profile_cached(source, cfg.profile, _cache_dir(args), _progress(args))
+    path = args.out / "profile.parquet"
+    write_cached(table, path)
+    if not args.quiet:
+        errors = int(table["error_kind"].notna().sum())
+        counts = ", ".join(f"{k}={v}" for k, v in table.groupby("split", sort=False).size().items())
+        _console().print(f"profiled {len(table)} images ({counts}); {errors} unreadable\nprofile  {path}")
+    return EXIT_PASSED
+
+
+def _write_reports(run: Any, out: Path, quiet: bool) -> None:
+    """Write report.json and print the summary."""
+    from reports.json import write_json
+    from reports.terminal import print_summary
+
+    path = out / "report.json"
+    write_json(run.result, path)
+    if not quiet:
+        print_summary(run.result, [path], _console())
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``leakage-audit check``: checks and gate, reports, exit code."""
+    from audit.run import run_check
+
+    cfg = _config(args)
+    _prepare_out(args.out)
+    source = _open(args)
+    run = run_check(source, cfg, cache_dir=_cache_dir(args), progress=_progress(args),
+                    command=args.command_line)
+    _write_reports(run, args.out, args.quiet)
+    return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``leakage-audit demo``: build the demo dataset and check it; exits 0 when it ran."""
+    from audit.config import AuditConfig
+    from audit.run import run_check
+    from audit.sample_data import build_demo
+    from pipelines.sources import open_source
+
+    _prepare_out(args.out)
+    root = args.data or Path(tempfile.mkdtemp(prefix="leakage-audit-demo-"))
+    plan = build_demo(root)
+    run = run_check(open_source(str(root)), AuditConfig(), cache_dir=None, progress=_progress(args),
+                    command=args.command_line)
+    _write_reports(run, args.out, args.quiet)
+    if not args.quiet:
+        _console().print(
+            f"demo data {root}\nplanted: {len(plan.exact_copies)} exact and {len(plan.near_copies)} "
+            f"near copies of train digits in test, {len(plan.label_conflicts)} copies under another "
+            f"label, {len(plan.unreadable)} broken files"
+        )
+    return EXIT_PASSED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``leakage-audit`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["leakage-audit", *argv])
+    _quiet_tensorflow()
+    try:
+        return int(args.run(args))
+    except UserError as exc:
+        print(f"leakage-audit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("leakage-audit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

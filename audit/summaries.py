@@ -1,0 +1,55 @@
+"""Per-split summary figures for report.json's ``balance`` and ``normalization`` blocks.
+
+Plain measurements (counts, shares, value ranges) derived from the ImageTable;
+the checks that judge them live in ``audit/checks``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from audit.table import decoded
+
+
+def balance_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """Per split: image count, class counts and shares, largest/smallest class ratio."""
+    out: dict[str, Any] = {}
+    for split, rows in table.groupby("split", sort=False):
+        counts = rows["class_name"].fillna("<unlabelled>").value_counts().sort_index()
+        total = int(counts.sum())
+        out[str(split)] = {
+            "images": total,
+            "class_counts": {str(k): int(v) for k, v in counts.items()},
+            "class_shares": {str(k): round(float(v) / total, 6) for k, v in counts.items()},
+            "imbalance_ratio": round(float(counts.max() / counts.min()), 4) if len(counts) else None,
+        }
+    return out
+
+
+def _finite(value: float) -> float | None:
+    """A float for JSON: None for NaN."""
+    return None if pd.isna(value) else round(float(value), 6)
+
+
+def normalization_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """Per split: dtypes, value range, mean/std overall and per channel, shapes."""
+    out: dict[str, Any] = {}
+    for split, rows in decoded(table).groupby("split", sort=False):
+        shapes = rows.groupby(["height", "width", "channels"]).size().sort_values(ascending=False)
+        out[str(split)] = {
+            "dtypes": sorted(rows["dtype"].dropna().unique().tolist()),
+            "min": _finite(rows["min"].min()),
+            "max": _finite(rows["max"].max()),
+            "mean": _finite(rows["mean"].mean()),
+            "std": _finite(rows["std"].mean()),
+            "channel_means": [_finite(rows[f"mean_c{c}"].mean()) for c in range(3)],
+            "channel_stds": [_finite(rows[f"std_c{c}"].mean()) for c in range(3)],
+            "shapes": [
+                {"height": int(h), "width": int(w), "channels": int(c), "count": int(n)}
+                for (h, w, c), n in shapes.head(10).items()
+            ],
+            "nonfinite_values": int(rows["nonfinite"].sum()),
+        }
+    return out
