@@ -54,21 +54,43 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that reads a dataset."""
     from pipelines.formats import FORMATS
 
-    parser.add_argument("src", help="dataset: a directory tree, .npz, .csv/.parquet manifest, "
-                        "TFRecord file or folder, prepared TFDS folder, or tfds:NAME")
-    parser.add_argument("--out", type=Path, default=Path("audit-report"),
-                        help="folder for the reports (default: %(default)s)")
-    parser.add_argument("--format", choices=FORMATS, default="auto",
-                        help="source kind; 'auto' detects it from the path (default)")
-    parser.add_argument("--data-dir", type=Path, help="TFDS data dir for tfds:NAME (never downloads)")
+    parser.add_argument(
+        "src",
+        help="dataset: a directory tree, .npz, .csv/.parquet manifest, "
+        "TFRecord file or folder, prepared TFDS folder, or tfds:NAME",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("audit-report"),
+        help="folder for the reports (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="auto",
+        help="source kind; 'auto' detects it from the path (default)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="TFDS data dir for tfds:NAME (never downloads)"
+    )
     parser.add_argument("--image-key", default="image/encoded", help="TFRecord image feature key")
-    parser.add_argument("--label-key", default="image/class/label", help="TFRecord label feature key")
+    parser.add_argument(
+        "--label-key", default="image/class/label", help="TFRecord label feature key"
+    )
     parser.add_argument("--id-key", default=None, help="TFRecord feature holding the image id")
-    parser.add_argument("--config", type=Path, help="AuditConfig TOML file (thresholds, batch size)")
+    parser.add_argument(
+        "--config", type=Path, help="AuditConfig TOML file (thresholds, batch size)"
+    )
     parser.add_argument("--batch-size", type=int, help="images per profiling batch (default 256)")
-    parser.add_argument("--no-cache", action="store_true", help="profile again; ignore the Parquet cache")
-    parser.add_argument("--cache-dir", type=Path,
-                        help="profile cache folder (default: $LEAKAGE_AUDIT_CACHE or ~/.cache/leakage-audit)")
+    parser.add_argument(
+        "--no-cache", action="store_true", help="profile again; ignore the Parquet cache"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="profile cache folder (default: $LEAKAGE_AUDIT_CACHE or ~/.cache/leakage-audit)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
 
@@ -82,24 +104,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    profile = sub.add_parser("profile", help="profile every image into OUT/profile.parquet",
-                             description="Decode and measure every image once; write the ImageTable.")
+    profile = sub.add_parser(
+        "profile",
+        help="profile every image into OUT/profile.parquet",
+        description="Decode and measure every image once; write the ImageTable.",
+    )
     _source_options(profile)
     profile.set_defaults(run=cmd_profile)
 
-    check = sub.add_parser("check", help="run the data checks and the gate; write OUT/report.json",
-                           description="Profile the dataset, run the checks and the gate (no training).")
+    check = sub.add_parser(
+        "check",
+        help="run the data checks and the gate; write OUT/report.json",
+        description="Profile the dataset, run the checks and the gate (no training).",
+    )
     _source_options(check)
-    check.add_argument("--fail-on", choices=("error", "warning"),
-                       help="lowest finding severity that fails the gate (default: error)")
+    check.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        help="lowest finding severity that fails the gate (default: error)",
+    )
     check.set_defaults(run=cmd_check)
 
-    demo = sub.add_parser("demo", help="audit a small real-MNIST dataset with planted faults",
-                          description="Build a train/test tree of real MNIST digits with planted "
-                          "duplicates, label conflicts and broken files, then check it.")
-    demo.add_argument("--out", type=Path, default=Path("demo-report"),
-                      help="folder for the reports (default: %(default)s)")
-    demo.add_argument("--data", type=Path, help="where to write the demo dataset (default: a temp dir)")
+    demo = sub.add_parser(
+        "demo",
+        help="audit a small real-MNIST dataset with planted faults",
+        description="Build a train/test tree of real MNIST digits with planted "
+        "duplicates, label conflicts and broken files, then check it.",
+    )
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-report"),
+        help="folder for the reports (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--data", type=Path, help="where to write the demo dataset (default: a temp dir)"
+    )
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     demo.set_defaults(run=cmd_demo)
     return parser
@@ -111,7 +151,9 @@ def _config(args: argparse.Namespace) -> Any:
 
     cfg = load_config(args.config)
     if getattr(args, "batch_size", None):
-        cfg = dataclasses.replace(cfg, profile=dataclasses.replace(cfg.profile, batch_size=args.batch_size))
+        cfg = dataclasses.replace(
+            cfg, profile=dataclasses.replace(cfg.profile, batch_size=args.batch_size)
+        )
     if getattr(args, "fail_on", None):
         cfg = dataclasses.replace(cfg, fail_on=args.fail_on)
     return cfg
@@ -155,15 +197,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from pipelines.cache import profile_cached, write_cached
 
     cfg = _config(args)
-    _prepare_out(args.out)
     source = _open(args)
+    _prepare_out(args.out)
     table, _ = profile_cached(source, cfg.profile, _cache_dir(args), _progress(args))
     path = args.out / "profile.parquet"
     write_cached(table, path)
     if not args.quiet:
         errors = int(table["error_kind"].notna().sum())
         counts = ", ".join(f"{k}={v}" for k, v in table.groupby("split", sort=False).size().items())
-        _console().print(f"profiled {len(table)} images ({counts}); {errors} unreadable\nprofile  {path}")
+        _console().print(
+            f"profiled {len(table)} images ({counts}); {errors} unreadable\nprofile  {path}"
+        )
     return EXIT_PASSED
 
 
@@ -183,10 +227,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from audit.run import run_check
 
     cfg = _config(args)
-    _prepare_out(args.out)
     source = _open(args)
-    run = run_check(source, cfg, cache_dir=_cache_dir(args), progress=_progress(args),
-                    command=args.command_line)
+    _prepare_out(args.out)
+    run = run_check(
+        source, cfg, cache_dir=_cache_dir(args), progress=_progress(args), command=args.command_line
+    )
     _write_reports(run, args.out, args.quiet)
     return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
 
@@ -201,14 +246,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _prepare_out(args.out)
     root = args.data or Path(tempfile.mkdtemp(prefix="leakage-audit-demo-"))
     plan = build_demo(root)
-    run = run_check(open_source(str(root)), AuditConfig(), cache_dir=None, progress=_progress(args),
-                    command=args.command_line)
+    run = run_check(
+        open_source(str(root)),
+        AuditConfig(),
+        cache_dir=None,
+        progress=_progress(args),
+        command=args.command_line,
+    )
     _write_reports(run, args.out, args.quiet)
     if not args.quiet:
         _console().print(
-            f"demo data {root}\nplanted: {len(plan.exact_copies)} exact and {len(plan.near_copies)} "
-            f"near copies of train digits in test, {len(plan.label_conflicts)} copies under another "
-            f"label, {len(plan.unreadable)} broken files"
+            f"demo data {root}\nplanted: {len(plan.exact_copies)} exact and "
+            f"{len(plan.near_copies)} near copies of train digits in test, "
+            f"{len(plan.label_conflicts)} copies under another label, "
+            f"{len(plan.unreadable)} broken files"
         )
     return EXIT_PASSED
 

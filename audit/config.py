@@ -27,6 +27,7 @@ class ProfileConfig:
             fixed-size features is held in Python at a time).
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
+
     """
 
     batch_size: int = 256
@@ -41,6 +42,7 @@ class IntegrityConfig:
         unreadable_severity: severity of undecodable, truncated, empty, missing
             or non-image files.
         max_ids_in_message: how many file ids a finding's message names.
+
     """
 
     unreadable_severity: str = "error"
@@ -55,6 +57,7 @@ class AuditConfig:
         fail_on: lowest finding severity that fails the gate (``error`` or ``warning``).
         profile: profiling options.
         integrity: integrity check options.
+
     """
 
     fail_on: str = "error"

@@ -25,6 +25,7 @@ class Finding:
         count: how many images (or pairs, groups) it concerns.
         evidence: the numbers and ids behind it (JSON-serialisable).
         fix: the concrete next step.
+
     """
 
     check: str

@@ -58,7 +58,9 @@ def save_image(array: np.ndarray, path: Path, quality: int = 95) -> None:
 def encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
     """Encode a uint8 array in ``fmt``."""
     buffer = io.BytesIO()
-    Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array).save(buffer, fmt)
+    Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array).save(
+        buffer, fmt
+    )
     return buffer.getvalue()
 
 
@@ -119,13 +121,19 @@ def build_demo(root: Path, n_train: int = 700, n_test: int = 300, seed: int = 0)
     for k, i in enumerate(sources):
         i = int(i)
         if k < 15:
-            plan.exact_copies.append((train_ids[i], write("test", int(y[i]), f"copy-{i:05d}.png", x[i])))
+            plan.exact_copies.append(
+                (train_ids[i], write("test", int(y[i]), f"copy-{i:05d}.png", x[i]))
+            )
         elif k < 30:
             copy = near_copy(x[i], rng)
-            plan.near_copies.append((train_ids[i], write("test", int(y[i]), f"edit-{i:05d}.png", copy)))
+            plan.near_copies.append(
+                (train_ids[i], write("test", int(y[i]), f"edit-{i:05d}.png", copy))
+            )
         else:
             wrong = (int(y[i]) + 1) % 10
-            plan.label_conflicts.append((train_ids[i], write("test", wrong, f"relabel-{i:05d}.png", x[i])))
+            plan.label_conflicts.append(
+                (train_ids[i], write("test", wrong, f"relabel-{i:05d}.png", x[i]))
+            )
     broken = plant_unreadable(root / "test" / "0", x[order[0]])
     plan.unreadable = {kind: path.relative_to(root).as_posix() for kind, path in broken.items()}
     return plan

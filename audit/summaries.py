@@ -23,7 +23,9 @@ def balance_summary(table: pd.DataFrame) -> dict[str, Any]:
             "images": total,
             "class_counts": {str(k): int(v) for k, v in counts.items()},
             "class_shares": {str(k): round(float(v) / total, 6) for k, v in counts.items()},
-            "imbalance_ratio": round(float(counts.max() / counts.min()), 4) if len(counts) else None,
+            "imbalance_ratio": round(float(counts.max() / counts.min()), 4)
+            if len(counts)
+            else None,
         }
     return out
 

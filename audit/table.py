@@ -39,7 +39,7 @@ COLUMNS: dict[str, str] = {
     "phash": "uint64",  # 64-bit DCT perceptual hash (imagehash.phash's algorithm)
     "dhash": "uint64",  # 64-bit difference hash (imagehash.dhash's algorithm)
     "thumb": "object",  # THUMB_SIZE x THUMB_SIZE grayscale uint8, row-major bytes
-    "error_kind": "object",  # None, or empty_file, not_an_image, truncated, corrupt, missing_file ...
+    "error_kind": "object",  # None, or empty_file, not_an_image, truncated, corrupt, ...
     "error": "object",  # human-readable decode error, None when decoded
 }
 
@@ -54,6 +54,7 @@ def conform(table: pd.DataFrame) -> pd.DataFrame:
 
     Raises:
         ValueError: a column is missing (for example a cache from an older version).
+
     """
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:

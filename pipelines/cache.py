@@ -7,6 +7,7 @@ format version and the profiling settings; a changed file changes the key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -76,8 +77,6 @@ def profile_cached(
         return table, True
     table = profile_source(source, cfg, progress)
     if path is not None:
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache dir must not fail the audit
             write_cached(table, path)
-        except OSError:
-            pass  # a read-only cache dir must not fail the audit
     return table, False

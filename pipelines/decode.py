@@ -86,7 +86,9 @@ def diagnose_path(path: Path, max_pixels: int) -> Diagnosis:
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
     """Pillow image to a uint8 HxWxC array with the channel layout TF would give."""
-    if im.mode not in ("L", "LA", "RGB", "RGBA"):
+    if im.mode in ("1", "I", "I;16", "F"):
+        im = im.convert("L")
+    elif im.mode not in ("L", "LA", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
     arr = np.asarray(im)
     return arr[..., None] if arr.ndim == 2 else arr

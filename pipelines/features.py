@@ -90,7 +90,9 @@ def _pil_coefficients(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
 
 def _clip8(acc: tf.Tensor) -> tf.Tensor:
     """Pillow's ``clip8``: round the fixed-point sum back to 0..255."""
-    return tf.clip_by_value(tf.floor((acc + float(1 << (_PRECISION_BITS - 1))) / (1 << _PRECISION_BITS)), 0, 255)
+    return tf.clip_by_value(
+        tf.floor((acc + float(1 << (_PRECISION_BITS - 1))) / (1 << _PRECISION_BITS)), 0, 255
+    )
 
 
 def _resize_u8(gray: tf.Tensor, height: int, width: int) -> tf.Tensor:

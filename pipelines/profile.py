@@ -98,7 +98,9 @@ def _failure_rows(split: Split, kind: str, seen: set[str], cfg: ProfileConfig) -
     for payload, label, ident in _failed_records(split, seen):
         diagnosis, size = _diagnose(payload, kind, cfg.max_pixels)
         if diagnosis.image is not None:
-            features = {k: v.numpy()[None] for k, v in image_features(tf.constant(diagnosis.image)).items()}
+            features = {
+                k: v.numpy()[None] for k, v in image_features(tf.constant(diagnosis.image)).items()
+            }
             row = {k: v[0] for k, v in finish_batch(features).items()}
             row.update(dtype="uint8", error_kind=None, error=None)
         else:
@@ -119,7 +121,9 @@ def _error_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def profile_split(source: Source, split: Split, cfg: ProfileConfig, progress: Progress) -> pd.DataFrame:
+def profile_split(
+    source: Source, split: Split, cfg: ProfileConfig, progress: Progress
+) -> pd.DataFrame:
     """The ImageTable rows of one split, in the split's record order."""
     progress.start(f"profiling {split.name}", split.size)
     parts: list[dict[str, Any]] = []
@@ -142,7 +146,9 @@ def profile_split(source: Source, split: Split, cfg: ProfileConfig, progress: Pr
     frame["split"] = split.name
     if split.ids is not None:
         order = {ident: k for k, ident in enumerate(split.ids)}
-        frame = frame.iloc[np.argsort([order.get(i, len(order)) for i in frame["id"]], kind="stable")]
+        frame = frame.iloc[
+            np.argsort([order.get(i, len(order)) for i in frame["id"]], kind="stable")
+        ]
     return frame
 
 
@@ -153,7 +159,9 @@ def class_name_of(label: int, names: tuple[str, ...]) -> str | None:
     return str(label) if label >= 0 else None
 
 
-def profile_source(source: Source, cfg: ProfileConfig, progress: Progress | None = None) -> pd.DataFrame:
+def profile_source(
+    source: Source, cfg: ProfileConfig, progress: Progress | None = None
+) -> pd.DataFrame:
     """Profile every split of ``source`` into one ImageTable."""
     progress = progress or NullProgress()
     frames = [profile_split(source, split, cfg, progress) for split in source.splits]
@@ -162,6 +170,8 @@ def profile_source(source: Source, cfg: ProfileConfig, progress: Progress | None
         if name not in table.columns:
             table[name] = None
     table = _error_defaults(table)
-    table["class_name"] = [class_name_of(int(label), source.class_names) for label in table["label"]]
+    table["class_name"] = [
+        class_name_of(int(label), source.class_names) for label in table["label"]
+    ]
     table["group"] = [source.groups.get(i) for i in table["id"]]
     return conform(table)

@@ -68,8 +68,10 @@ def print_summary(result: AuditResult, outputs: list[Path], console: Console) ->
     status = "[bold green]PASSED[/]" if gate.passed else "[bold red]FAILED[/]"
     splits = ", ".join(f"{k}={v}" for k, v in result.dataset.splits.items())
     console.print(f"leakage-audit gate {status}  (fail on {gate.fail_on})")
-    console.print(f"dataset  {result.dataset.source}  [{result.dataset.kind}]  {splits}, "
-                  f"{len(result.dataset.classes)} classes")
+    console.print(
+        f"dataset  {result.dataset.source}  [{result.dataset.kind}]  {splits}, "
+        f"{len(result.dataset.classes)} classes"
+    )
     for name in gate.failed_expectations:
         console.print(f"  [red]failed expectation[/] {name}")
     if result.findings:
@@ -77,7 +79,9 @@ def print_summary(result: AuditResult, outputs: list[Path], console: Console) ->
         for column in ("severity", "check", "count", "finding"):
             table.add_column(column, overflow="fold")
         for f in result.findings[:TOP_FINDINGS]:
-            table.add_row(f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, str(f.count), f.message)
+            table.add_row(
+                f"[{SEVERITY_STYLE[f.severity]}]{f.severity}[/]", f.check, str(f.count), f.message
+            )
         console.print(table)
         hidden = len(result.findings) - TOP_FINDINGS
         if hidden > 0:

@@ -14,11 +14,17 @@ from audit.result import Finding
 DESCRIPTIONS = {
     "empty_file": ("empty (0-byte) file", "re-export or remove the empty files"),
     "not_an_image": ("file that is not an image", "remove them or fix their content"),
-    "truncated": ("truncated image", "re-download or re-export them; a partial image trains on garbage"),
+    "truncated": (
+        "truncated image",
+        "re-download or re-export them; a partial image trains on garbage",
+    ),
     "corrupt": ("corrupt image", "re-export them from the original source or remove them"),
     "missing_file": ("missing file", "fix the manifest paths or restore the files"),
     "unreadable": ("unreadable file", "fix the file permissions or remove them"),
-    "too_large": ("image over the pixel limit", "check them: huge images may be decompression bombs"),
+    "too_large": (
+        "image over the pixel limit",
+        "check them: huge images may be decompression bombs",
+    ),
 }
 
 

@@ -16,7 +16,11 @@ import tensorflow as tf
 from audit.errors import UserError
 from pipelines.sources.base import Source, Split, fingerprint_files
 
-NPZ_SPLITS = (("train", "x_train", "y_train"), ("val", "x_val", "y_val"), ("test", "x_test", "y_test"))
+NPZ_SPLITS = (
+    ("train", "x_train", "y_train"),
+    ("val", "x_val", "y_val"),
+    ("test", "x_test", "y_test"),
+)
 
 
 def as_images(x: np.ndarray, where: str) -> np.ndarray:

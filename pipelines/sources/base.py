@@ -33,6 +33,7 @@ class Split:
         ids: every id the split holds, when known without reading it (file
             lists); used to name images that failed to decode.
         size: number of records when known.
+
     """
 
     name: str
@@ -58,6 +59,7 @@ class Source:
         root: directory that ``path`` payload ids are relative to.
         fingerprint: changes whenever the content may have changed; None
             means the source cannot be cached.
+
     """
 
     kind: str
@@ -102,8 +104,17 @@ class Source:
         return ds.ignore_errors()
 
 
-SPLIT_ORDER = {"train": 0, "training": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1,
-               "test": 2, "testing": 2, "eval": 2}
+SPLIT_ORDER = {
+    "train": 0,
+    "training": 0,
+    "val": 1,
+    "valid": 1,
+    "validation": 1,
+    "dev": 1,
+    "test": 2,
+    "testing": 2,
+    "eval": 2,
+}
 
 
 def split_order(names: Iterable[str]) -> list[str]:

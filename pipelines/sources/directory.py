@@ -22,10 +22,18 @@ from pipelines.sources.base import (
     split_order,
 )
 
+REPORT_MARKERS = ("report.json", "profile.parquet")
+
 
 def _subdirs(path: Path) -> list[Path]:
-    """Visible subdirectories of ``path``, sorted by name."""
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Visible subdirectories of ``path``, sorted, except our own report folders."""
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.is_dir()
+        and not p.name.startswith(".")
+        and not any((p / m).exists() for m in REPORT_MARKERS)
+    )
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -58,7 +66,11 @@ def load_directory(root: Path) -> Source:
     if not root.is_dir():
         raise UserError(f"{root}: not a directory")
     layout = detect_layout(root)
-    split_dirs = [root] if layout == "classes" else [root / n for n in split_order(d.name for d in _subdirs(root))]
+    split_dirs = (
+        [root]
+        if layout == "classes"
+        else [root / n for n in split_order(d.name for d in _subdirs(root))]
+    )
     split_names = ["all"] if layout == "classes" else [d.name for d in split_dirs]
     per_split: dict[str, dict[str, list[Path]]] = {}
     for name, folder in zip(split_names, split_dirs, strict=True):

@@ -66,7 +66,9 @@ def load_manifest(path: Path) -> Source:
     labels, class_names = _labels(table, path)
     files = [Path(p) if Path(p).is_absolute() else root / p for p in table["path"].astype(str)]
     ids = [relative_id(f, root) for f in files]
-    split_col = table["split"].astype(str) if "split" in table.columns else pd.Series(["all"] * len(table))
+    split_col = (
+        table["split"].astype(str) if "split" in table.columns else pd.Series(["all"] * len(table))
+    )
     splits = []
     for name in dict.fromkeys(split_col):
         rows = [i for i, s in enumerate(split_col) if s == name]

@@ -1,0 +1,1 @@
+"""leakage-audit tests."""

@@ -1,0 +1,43 @@
+"""Helpers shared by the fixtures and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+N_TRAIN, N_TEST = 100, 50
+
+
+def digit_splits(digits: tuple[np.ndarray, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The fixture digits as train/test arrays."""
+    x, y = digits
+    return {"train": (x[:N_TRAIN], y[:N_TRAIN]), "test": (x[N_TRAIN:], y[N_TRAIN:])}
+
+
+def prepare_tfds_digits(splits: dict[str, tuple[np.ndarray, np.ndarray]], data_dir: Path) -> None:
+    """Prepare the TFDS dataset ``leakage_audit_test_digits`` from ``splits`` in ``data_dir``."""
+    import tensorflow_datasets as tfds
+
+    class LeakageAuditTestDigits(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return self.dataset_info_from_configs(
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=(28, 28, 1)),
+                        "label": tfds.features.ClassLabel(names=[str(i) for i in range(10)]),
+                    }
+                )
+            )
+
+        def _split_generators(self, dl_manager):
+            return {name: self._generate_examples(name) for name in splits}
+
+        def _generate_examples(self, name):
+            x, y = splits[name]
+            for k, (image, label) in enumerate(zip(x, y, strict=True)):
+                yield k, {"image": image[..., None], "label": int(label)}
+
+    LeakageAuditTestDigits(data_dir=str(data_dir)).download_and_prepare()

@@ -1,0 +1,137 @@
+"""The profile: measurements agree with references, hashes equal imagehash's, failures are named."""
+
+from __future__ import annotations
+
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from audit.checks.integrity import find_integrity
+from audit.config import IntegrityConfig, ProfileConfig
+from audit.hashes import Hash64, hamming
+from audit.sample_data import save_image
+from audit.table import decoded, thumbnails
+from pipelines.profile import profile_source
+from pipelines.sources import from_arrays, open_source
+
+
+def _profile(source):
+    return profile_source(source, ProfileConfig(batch_size=16))
+
+
+@pytest.mark.parametrize("tree", ["digit_tree", "photo_tree"], ids=["mnist-png", "photos-jpeg-png"])
+def test_hashes_equal_imagehash_bit_for_bit(tree, request):
+    root = request.getfixturevalue(tree)
+    table = _profile(open_source(str(root)))
+    for row in table.itertuples():
+        with Image.open(root / row.id) as im:
+            assert Hash64(int(row.phash)).hex() == str(imagehash.phash(im)), row.id
+            assert Hash64(int(row.dhash)).hex() == str(imagehash.dhash(im)), row.id
+
+
+def test_value_statistics_match_numpy(photo_tree):
+    table = _profile(open_source(str(photo_tree)))
+    for row in table[table["id"].str.endswith(".png")].itertuples():
+        pixels = np.asarray(Image.open(photo_tree / row.id), dtype=np.float64)
+        assert (row.height, row.width, row.channels) == pixels.shape
+        assert row.min == pixels.min() and row.max == pixels.max()
+        assert row.mean == pytest.approx(pixels.mean(), abs=1e-3)
+        assert row.std == pytest.approx(pixels.std(), abs=1e-3)
+        means = pixels.reshape(-1, 3).mean(axis=0)
+        assert [row.mean_c0, row.mean_c1, row.mean_c2] == pytest.approx(means.tolist(), abs=1e-3)
+
+
+def test_thumbnail_is_the_pillow_lanczos_resize(digit_tree):
+    table = _profile(open_source(str(digit_tree)))
+    thumbs = thumbnails(table.head(5))
+    for row, thumb in zip(table.head(5).itertuples(), thumbs, strict=True):
+        with Image.open(digit_tree / row.id) as im:
+            expected = np.asarray(im.convert("L").resize((32, 32), Image.Resampling.LANCZOS))
+        np.testing.assert_array_equal(thumb, expected)
+
+
+def test_rescaled_copies_keep_their_hashes(digits):
+    x, y = digits
+    x = x[:40]
+    base = _profile(from_arrays({"train": (x, y[:40])}))
+    variants = {
+        "0-1": x.astype(np.float32) / 255.0,
+        "-1..1": x.astype(np.float32) / 127.5 - 1.0,
+        "standardised": ((x - x.mean()) / x.std()).astype(np.float32),
+    }
+    for name, arr in variants.items():
+        table = _profile(from_arrays({"train": (arr, y[:40])}))
+        assert set(table["dtype"]) == {"float32"}, name
+        assert np.median(hamming(table["phash"].to_numpy(), base["phash"].to_numpy())) <= 2, name
+        assert (table["content_hash"] != base["content_hash"]).all(), name
+    assert _profile(from_arrays({"t": (variants["0-1"], y[:40])}))["max"].max() <= 1.0
+
+
+def test_nan_values_are_counted_and_ignored_in_statistics(digits):
+    x = digits[0][:4].astype(np.float32)
+    x[0, 0, :5] = np.nan
+    x[1, 3, 3] = np.inf
+    table = _profile(from_arrays({"train": (x, None)}))
+    assert table["nonfinite"].tolist() == [5, 1, 0, 0]
+    assert np.isfinite(table["mean"]).all() and np.isfinite(table["max"]).all()
+    assert (table["label"] == -1).all()
+
+
+def test_content_hash_finds_identical_pixels_only(tmp_path, digits):
+    x, _ = digits
+    edited = x[0].copy()
+    edited[14, 14] ^= 1
+    for name, image in {"a.png": x[0], "b.bmp": x[0], "c.png": edited}.items():
+        save_image(image, tmp_path / "k" / name)
+    table = _profile(open_source(str(tmp_path))).set_index("id")
+    assert table.loc["k/a.png", "content_hash"] == table.loc["k/b.bmp", "content_hash"]
+    assert table.loc["k/a.png", "content_hash"] != table.loc["k/c.png", "content_hash"]
+
+
+def test_broken_files_are_named_and_the_rest_profiled(broken_tree):
+    root, broken = broken_tree
+    table = _profile(open_source(str(root)))
+    assert len(decoded(table)) == 30
+    by_id = table.set_index("id")
+    for kind, path in broken.items():
+        ident = path.relative_to(root).as_posix()
+        assert by_id.loc[ident, "error_kind"] == kind, ident
+    findings = {f.check: f for f in find_integrity(table, IntegrityConfig())}
+    assert set(findings) == {f"integrity.{k}" for k in broken}
+    for kind, path in broken.items():
+        finding = findings[f"integrity.{kind}"]
+        assert path.name in finding.message and finding.severity == "error"
+        assert finding.evidence["ids"] == [path.relative_to(root).as_posix()]
+
+
+def test_clean_data_has_no_integrity_findings(digit_tree, photo_tree):
+    for root in (digit_tree, photo_tree):
+        assert find_integrity(_profile(open_source(str(root))), IntegrityConfig()) == []
+
+
+def test_pillow_reads_what_tensorflow_cannot(tmp_path, digits):
+    image = (digits[0][0] > 127).astype(np.uint8) * 255
+    Image.fromarray(image).convert("1").save(tmp_path / "one_bit.bmp")
+    save_image(digits[0][1], tmp_path / "two.png")
+    table = _profile(_single(tmp_path))
+    row = table.set_index("id").loc["k/one_bit.bmp"]
+    assert row["error_kind"] is None and row["channels"] == 1
+    with Image.open(tmp_path / "k" / "one_bit.bmp") as im:
+        assert Hash64(int(row["phash"])).hex() == str(imagehash.phash(im))
+
+
+def _single(folder):
+    target = folder / "k"
+    target.mkdir()
+    for p in list(folder.glob("*.*")):
+        p.rename(target / p.name)
+    return open_source(str(folder))
+
+
+def test_missing_manifest_file_becomes_an_integrity_row(tmp_path, digits):
+    save_image(digits[0][0], tmp_path / "a.png")
+    (tmp_path / "m.csv").write_text("path,label,split\na.png,1,train\ngone.png,2,train\n")
+    table = _profile(open_source(str(tmp_path / "m.csv")))
+    assert table.set_index("id").loc["gone.png", "error_kind"] == "missing_file"
+    assert table.set_index("id").loc["a.png", "error_kind"] is None
