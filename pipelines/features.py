@@ -22,16 +22,18 @@ _FIRST = tf.constant([65536, 0, 0], tf.int32)
 
 
 def _gray(image: tf.Tensor) -> tf.Tensor:
-    """Grayscale as Pillow's ``convert("L")`` does it (integer luma for uint8), float32."""
+    """Grayscale as Pillow's ``convert("L")`` does it (integer luma for uint8), float32.
+
+    For uint8 the weighted sum is at most 255 * 65536 + 32768 < 2**24, so the
+    float32 dot product and floor division are exact: bit-equal to Pillow.
+    """
     channels = tf.shape(image)[-1]
     colour = tf.minimum(channels, 3)
+    weights = tf.cast(tf.where(channels >= 3, _LUMA, _FIRST)[:colour], tf.float32)
+    x = tf.cast(image[..., :3], tf.float32)
     if image.dtype == tf.uint8:
-        weights = tf.where(channels >= 3, _LUMA, _FIRST)[:colour]
-        x = tf.cast(image[..., :3], tf.int32)
-        luma = tf.bitwise.right_shift(tf.reduce_sum(x * weights, axis=-1) + 32768, 16)
-        return tf.cast(luma, tf.float32)
-    weights = tf.cast(tf.where(channels >= 3, _LUMA, _FIRST), tf.float32)[:colour] / 65536.0
-    return tf.reduce_sum(tf.cast(image[..., :3], tf.float32) * weights, axis=-1)
+        return tf.floor((tf.tensordot(x, weights, 1) + 32768.0) / 65536.0)
+    return tf.tensordot(x, weights / 65536.0, 1)
 
 
 def _to_byte_scale(gray: tf.Tensor, is_uint8: bool) -> tf.Tensor:
@@ -64,24 +66,28 @@ def _lanczos(x: tf.Tensor) -> tf.Tensor:
     return tf.where((x >= -_SUPPORT) & (x < _SUPPORT), sinc * sinc3, zero)
 
 
-def _pil_coefficients(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
-    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` as an (out, in) matrix.
+def _pil_coefficients(in_sizes: tf.Tensor, out_sizes: tuple[int, ...]) -> tf.Tensor:
+    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for several resizes at once.
 
-    Each output pixel weighs the input pixels in its window by the Lanczos
-    filter scaled to the reduction factor, normalised to sum 1, then rounded to
-    22-bit fixed point exactly as Pillow's C code does.
+    Row block ``k`` holds the (out_sizes[k], max(in_sizes)) matrix resizing an
+    axis of length ``in_sizes[k]`` to ``out_sizes[k]``: each output pixel weighs
+    the input pixels in its window by the Lanczos filter scaled to the
+    reduction factor, normalised to sum 1, then rounded to 22-bit fixed point
+    exactly as Pillow's C code does. One vectorised pass keeps the op count
+    (tf.data's per-image overhead) small.
     """
-    n_in = tf.cast(in_size, tf.float64)
-    scale = n_in / out_size
+    n_in = tf.cast(tf.repeat(in_sizes, out_sizes), tf.float64)[:, None]
+    out = tf.constant(np.repeat(out_sizes, out_sizes), tf.float64)[:, None]
+    xx = tf.constant(np.concatenate([np.arange(n) for n in out_sizes]), tf.float64)[:, None]
+    scale = n_in / out
     filterscale = tf.maximum(scale, 1.0)
     support = _SUPPORT * filterscale
-    center = (tf.range(out_size, dtype=tf.float64)[:, None] + 0.5) * scale
+    center = (xx + 0.5) * scale
     xmin = tf.maximum(tf.floor(center - support + 0.5), 0.0)
     xmax = tf.minimum(tf.floor(center + support + 0.5), n_in)
-    j = tf.range(in_size, dtype=tf.float64)[None, :]
-    inside = (j >= xmin) & (j < xmax)
+    j = tf.range(tf.reduce_max(in_sizes), dtype=tf.float64)[None, :]
     w = _lanczos((j - center + 0.5) / filterscale)
-    w = tf.where(inside, w, tf.zeros_like(w))
+    w = tf.where((j >= xmin) & (j < xmax), w, tf.zeros_like(w))
     total = tf.reduce_sum(w, axis=1, keepdims=True)
     w = tf.where(total != 0, w / tf.where(total != 0, total, tf.ones_like(total)), w)
     fixed = w * float(1 << _PRECISION_BITS)
@@ -90,31 +96,36 @@ def _pil_coefficients(in_size: tf.Tensor, out_size: int) -> tf.Tensor:
 
 def _clip8(acc: tf.Tensor) -> tf.Tensor:
     """Pillow's ``clip8``: round the fixed-point sum back to 0..255."""
-    return tf.clip_by_value(
-        tf.floor((acc + float(1 << (_PRECISION_BITS - 1))) / (1 << _PRECISION_BITS)), 0, 255
-    )
+    half, one = float(1 << (_PRECISION_BITS - 1)), float(1 << _PRECISION_BITS)
+    return tf.clip_by_value(tf.floor((acc + half) / one), 0, 255)
 
 
-def _resize_u8(gray: tf.Tensor, height: int, width: int) -> tf.Tensor:
-    """Pillow's ``Image.resize(LANCZOS)`` of an 8-bit image, bit for bit.
+def _pass(g: tf.Tensor, coeffs: tf.Tensor, size: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
+    """One Pillow resample pass along ``axis``, skipped when the size already matches."""
+    if axis == 1:
+        return tf.cond(size != out_size, lambda: _clip8(tf.matmul(g, coeffs, transpose_b=True)),
+                       lambda: g)
+    return tf.cond(size != out_size, lambda: _clip8(tf.matmul(coeffs, g)), lambda: g)
 
-    Horizontal pass then vertical pass, each rounded to uint8 as Pillow does;
-    float64 keeps the fixed-point sums exact (they stay below 2**31). Matching
-    Pillow exactly is what makes our pHash/dHash equal imagehash's.
+
+def _thumb_and_grid(gray: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Pillow's ``Image.resize(LANCZOS)`` of an 8-bit image to the thumbnail and the dHash grid.
+
+    Bit for bit: horizontal pass then vertical pass, each rounded to uint8 as
+    Pillow does; float64 keeps the fixed-point sums exact (below 2**31).
+    Matching Pillow exactly is what makes our pHash/dHash equal imagehash's.
     """
     g = tf.cast(gray, tf.float64)
-    size = tf.shape(g)
-    g = tf.cond(
-        size[1] != width,
-        lambda: _clip8(tf.matmul(g, _pil_coefficients(size[1], width), transpose_b=True)),
-        lambda: g,
-    )
-    g = tf.cond(
-        size[0] != height,
-        lambda: _clip8(tf.matmul(_pil_coefficients(size[0], height), g)),
-        lambda: g,
-    )
-    return tf.cast(tf.ensure_shape(g, [height, width]), tf.uint8)
+    height, width = tf.shape(g)[0], tf.shape(g)[1]
+    t, d = THUMB_SIZE, HASH_SIDE
+    sizes = tf.stack([width, width, height, height])
+    coeffs = _pil_coefficients(sizes, (t, d + 1, t, d))
+    cw_t, cw_d = coeffs[:t, :width], coeffs[t : t + d + 1, :width]
+    ch_t, ch_d = coeffs[t + d + 1 : 2 * t + d + 1, :height], coeffs[2 * t + d + 1 :, :height]
+    thumb = _pass(_pass(g, cw_t, width, t, 1), ch_t, height, t, 0)
+    grid = _pass(_pass(g, cw_d, width, d + 1, 1), ch_d, height, d, 0)
+    return (tf.cast(tf.ensure_shape(thumb, [t, t]), tf.uint8),
+            tf.cast(tf.ensure_shape(grid, [d, d + 1]), tf.uint8))
 
 
 def _pad3(values: tf.Tensor) -> tf.Tensor:
@@ -122,8 +133,33 @@ def _pad3(values: tf.Tensor) -> tf.Tensor:
     return tf.concat([values, tf.fill([3 - tf.shape(values)[0]], np.nan)], axis=0)
 
 
+def _stats_uint8(image: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Value statistics of an 8-bit image from exact integer sums (no NaN possible)."""
+    x = tf.cast(image[..., :3], tf.int64)
+    hw = tf.cast(tf.shape(x)[0] * tf.shape(x)[1], tf.float64)
+    s1 = tf.cast(tf.reduce_sum(x, axis=[0, 1]), tf.float64)
+    s2 = tf.cast(tf.reduce_sum(x * x, axis=[0, 1]), tf.float64)
+    mean_c = s1 / hw
+    var_c = tf.maximum(s2 / hw - tf.square(mean_c), 0.0)
+    n = hw * tf.cast(tf.shape(s1)[0], tf.float64)
+    mean = tf.reduce_sum(s1) / n
+    var = tf.maximum(tf.reduce_sum(s2) / n - tf.square(mean), 0.0)
+    colour = image[..., :3]
+    return {
+        "min": tf.cast(tf.reduce_min(colour), tf.float32),
+        "max": tf.cast(tf.reduce_max(colour), tf.float32),
+        "mean": tf.cast(mean, tf.float32),
+        "std": tf.cast(tf.sqrt(var), tf.float32),
+        "ch_mean": _pad3(tf.cast(mean_c, tf.float32)),
+        "ch_std": _pad3(tf.cast(tf.sqrt(var_c), tf.float32)),
+        "nonfinite": tf.constant(0, tf.int64),
+    }
+
+
 def _stats(image: tf.Tensor) -> dict[str, tf.Tensor]:
     """Value statistics over the colour channels (alpha excluded), ignoring NaN/Inf."""
+    if image.dtype == tf.uint8:
+        return _stats_uint8(image)
     x = tf.cast(image[..., :3], tf.float32)
     finite = tf.math.is_finite(x)
     ones = tf.cast(finite, tf.float32)
@@ -149,12 +185,13 @@ def image_features(image: tf.Tensor) -> dict[str, tf.Tensor]:
     """Fixed-size measurements of one HxWxC image of any numeric dtype."""
     shape = tf.shape(image, out_type=tf.int64)
     gray = tf.round(_to_byte_scale(_gray(image), image.dtype == tf.uint8))
+    thumb, grid = _thumb_and_grid(gray)
     out = {
         "height": shape[0],
         "width": shape[1],
         "channels": shape[2],
-        "thumb": _resize_u8(gray, THUMB_SIZE, THUMB_SIZE),
-        "dgrid": _resize_u8(gray, HASH_SIDE, HASH_SIDE + 1),
+        "thumb": thumb,
+        "dgrid": grid,
         "fingerprint": tf.reshape(tf.fingerprint(tf.io.serialize_tensor(image)[None]), [8]),
     }
     out.update(_stats(image))
