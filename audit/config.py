@@ -23,14 +23,18 @@ class ProfileConfig:
     """How images are profiled.
 
     Attributes:
-        batch_size: images per tf.data batch; bounds memory (only one batch of
-            fixed-size features is held in Python at a time).
+        batch_size: images per tf.data batch of small images; same-shape
+            images in a batch are measured in one vectorised call.
+        batch_max_pixels: with ``batch_size`` sets a batch's memory budget of
+            ``batch_size * batch_max_pixels * 4`` values; larger images batch
+            in smaller groups, the largest alone.
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
 
     """
 
     batch_size: int = 256
+    batch_max_pixels: int = 256 * 256
     max_pixels: int = 89_478_485  # Pillow's own default bomb limit
 
 

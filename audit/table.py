@@ -35,7 +35,7 @@ COLUMNS: dict[str, str] = {
     "std_c1": "float64",
     "std_c2": "float64",
     "nonfinite": "int64",  # count of NaN/Inf values
-    "content_hash": "uint64",  # farmhash64 of dtype, shape and decoded values: exact duplicates
+    "content_hash": "uint64",  # BLAKE2b-64 of dtype, shape and decoded values: exact duplicates
     "phash": "uint64",  # 64-bit DCT perceptual hash (imagehash.phash's algorithm)
     "dhash": "uint64",  # 64-bit difference hash (imagehash.dhash's algorithm)
     "thumb": "object",  # THUMB_SIZE x THUMB_SIZE grayscale uint8, row-major bytes

@@ -24,7 +24,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import imagehash
-import numpy as np
 import tensorflow as tf
 from PIL import Image
 
@@ -42,7 +41,11 @@ def build(root: Path) -> dict[str, Path]:
         save_image(image, digits / ("train" if k < 4000 else "test") / str(label) / f"{k:05d}.png")
     photos = root / "photos"
     for k, crop in enumerate(photo_crops(2000, size=256, seed=1)):
-        save_image(crop, photos / ("train" if k < 1600 else "test") / f"c{k % 4}" / f"{k:05d}.jpg", quality=90)
+        save_image(
+            crop,
+            photos / ("train" if k < 1600 else "test") / f"c{k % 4}" / f"{k:05d}.jpg",
+            quality=90,
+        )
     return {"5,000 MNIST PNG 28x28": digits, "2,000 JPEG 256x256": photos}
 
 
@@ -50,7 +53,8 @@ def decode_only(source) -> int:
     n = 0
     for split in source.splits:
         ds = split.records.map(
-            lambda p, label, i: tf.shape(decode_payload(p, "path")), num_parallel_calls=tf.data.AUTOTUNE
+            lambda p, label, i: tf.shape(decode_payload(p, "path")),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
         for _ in ds.batch(256).prefetch(tf.data.AUTOTUNE):
             n += 1
@@ -82,13 +86,20 @@ def rss_mib() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per measurement; the best counts"
+    )
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"TF {tf.__version__}, imagehash {imagehash.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"TF {tf.__version__}, imagehash {imagehash.__version__}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         datasets = build(Path(tmp))
-        header = f"{'dataset':24s} {'method':26s} {'seconds':>8s} {'images/s':>9s} {'vs decode':>10s} {'peak RSS MiB':>13s}"
+        header = (
+            f"{'dataset':24s} {'method':26s} {'seconds':>8s} {'images/s':>9s} "
+            f"{'vs decode':>10s} {'peak RSS MiB':>13s}"
+        )
         print(header)
         print("-" * len(header))
         for name, root in datasets.items():
@@ -103,15 +114,22 @@ def main() -> None:
                 ("decode only (floor)", timed(lambda s=source: decode_only(s), args.repeat)),
                 ("PIL + imagehash loop", timed(lambda r=root: imagehash_loop(r), args.repeat)),
                 ("leakage-audit cold", cold),
-                ("leakage-audit warm", timed(lambda s=source: profile_source(s, cfg), args.repeat)),
+                (
+                    "leakage-audit warm",
+                    timed(lambda s=source, c=cfg: profile_source(s, c), args.repeat),
+                ),
             ]
             floor = rows[0][1]
             for method, seconds in rows:
-                print(f"{name:24s} {method:26s} {seconds:8.2f} {n / seconds:9.0f} "
-                      f"{seconds / floor:9.2f}x {rss_mib():13.0f}")
+                print(
+                    f"{name:24s} {method:26s} {seconds:8.2f} {n / seconds:9.0f} "
+                    f"{seconds / floor:9.2f}x {rss_mib():13.0f}"
+                )
             loop = rows[1][1]
-            print(f"{name:24s} {'speed-up vs imagehash loop':26s} {loop / rows[3][1]:8.2f}x (warm), "
-                  f"{loop / rows[2][1]:.2f}x (cold)")
+            print(
+                f"{name:24s} {'speed-up vs imagehash loop':26s} {loop / rows[3][1]:8.2f}x (warm), "
+                f"{loop / rows[2][1]:.2f}x (cold)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,200 +1,177 @@
-"""The per-image profiling function: one implementation for every driver.
+"""The profiling functions: one implementation for every driver.
 
-``image_features`` runs inside tf.data (and eagerly on images only Pillow could
-read; later also inside Beam). It returns fixed-size tensors so that rows can
-be batched whatever the image size. ``finish_batch`` turns a batch of those
-into table columns with vectorised NumPy: pHash and dHash follow imagehash's
-algorithms (Pillow's integer luma, Lanczos resize, 2-D DCT-II of a 32x32
-thumbnail, median of the 8x8 low frequencies; 9x8 row differences).
+Value statistics run in TensorFlow, vectorised over a batch of same-shape
+images (``batch_stats``). The hash inputs come from Pillow itself
+(``hash_inputs``: ``convert("L")`` and LANCZOS resizes to a 32x32 thumbnail
+and an 8x9 grid), which is exactly what imagehash computes, so our pHash and
+dHash equal its values bit for bit; Pillow's C resampler is also faster than
+any exact re-implementation in the graph. ``finish_batch`` turns a batch into
+table columns with vectorised NumPy: the 2-D DCT-II of the thumbnails and the
+median of their 8x8 low frequencies (pHash), row differences (dHash).
+``image_features`` measures one image through the same functions.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from audit.hashes import pack_bits
 from audit.table import THUMB_SIZE
 
 HASH_SIDE = 8
-_LUMA = tf.constant([19595, 38470, 7471], tf.int32)  # Pillow's ITU-R 601-2 weights * 65536
-_FIRST = tf.constant([65536, 0, 0], tf.int32)
+
+FEATURE_SPECS: dict[str, tf.TensorSpec] = {
+    "height": tf.TensorSpec([], tf.int64),
+    "width": tf.TensorSpec([], tf.int64),
+    "channels": tf.TensorSpec([], tf.int64),
+    "min": tf.TensorSpec([], tf.float32),
+    "max": tf.TensorSpec([], tf.float32),
+    "mean": tf.TensorSpec([], tf.float32),
+    "std": tf.TensorSpec([], tf.float32),
+    "ch_mean": tf.TensorSpec([3], tf.float32),
+    "ch_std": tf.TensorSpec([3], tf.float32),
+    "nonfinite": tf.TensorSpec([], tf.int64),
+}
+"""What ``batch_stats`` returns per image (with a leading batch axis)."""
 
 
-def _gray(image: tf.Tensor) -> tf.Tensor:
-    """Grayscale as Pillow's ``convert("L")`` does it (integer luma for uint8), float32.
+def to_gray_u8(image: np.ndarray) -> np.ndarray:
+    """8-bit grayscale of one HxWxC image: Pillow's ``convert("L")`` for uint8 input.
 
-    For uint8 the weighted sum is at most 255 * 65536 + 32768 < 2**24, so the
-    float32 dot product and floor division are exact: bit-equal to Pillow.
+    Float images (0-1, -1..1, standardised) are converted with the same luma
+    weights and stretched to their own 0-255 range, which keeps hashes and
+    thumbnails comparable across value scales. NaN/Inf become 0.
     """
-    channels = tf.shape(image)[-1]
-    colour = tf.minimum(channels, 3)
-    weights = tf.cast(tf.where(channels >= 3, _LUMA, _FIRST)[:colour], tf.float32)
-    x = tf.cast(image[..., :3], tf.float32)
-    if image.dtype == tf.uint8:
-        return tf.floor((tf.tensordot(x, weights, 1) + 32768.0) / 65536.0)
-    return tf.tensordot(x, weights / 65536.0, 1)
+    if image.dtype == np.uint8:
+        colour = image[..., 0] if image.shape[-1] < 3 else image[..., :3]
+        return np.asarray(Image.fromarray(np.ascontiguousarray(colour)).convert("L"))
+    x = image.astype(np.float64)
+    gray = x[..., 0] if x.shape[-1] < 3 else x[..., :3] @ np.array([0.299, 0.587, 0.114])
+    finite = np.isfinite(gray)
+    if not finite.any():
+        return np.zeros(gray.shape, np.uint8)
+    lo, hi = gray[finite].min(), gray[finite].max()
+    scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
+    return np.round(np.where(finite, scaled, 0.0)).astype(np.uint8)
 
 
-def _to_byte_scale(gray: tf.Tensor, is_uint8: bool) -> tf.Tensor:
-    """Gray values on Pillow's 0-255 scale: as they are for uint8, stretched for floats.
+def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 32x32 thumbnail and the 8x9 dHash grid of one image, resized by Pillow (LANCZOS).
 
-    Float images may be 0-1, -1..1 or standardised; stretching each image to
-    its own range keeps hashes and thumbnails comparable across those scales.
+    Exactly what imagehash feeds its DCT and its row differences, so our
+    pHash/dHash equal imagehash's; Pillow's C resampler releases the GIL.
     """
-    if is_uint8:
-        return gray
-    finite = tf.math.is_finite(gray)
-    lo = tf.reduce_min(tf.where(finite, gray, np.inf))
-    hi = tf.reduce_max(tf.where(finite, gray, -np.inf))
-    span = hi - lo
-    scaled = tf.where(span > 0, (gray - lo) / tf.where(span > 0, span, 1.0) * 255.0, 0.0)
-    return tf.where(finite, scaled, 0.0)
+    gray = Image.fromarray(to_gray_u8(image))
+    thumb = gray.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
+    grid = gray.resize((HASH_SIDE + 1, HASH_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(thumb), np.asarray(grid)
 
 
-_PRECISION_BITS = 22  # Pillow's fixed-point precision for 8-bit resampling (32 - 8 - 2)
-_SUPPORT = 3.0  # Lanczos-3
+def content_hash(image: np.ndarray) -> np.ndarray:
+    """BLAKE2b-64 of the image's dtype, shape and values, as 8 bytes: exact duplicates."""
+    digest = hashlib.blake2b(f"{image.dtype.str}{image.shape}".encode(), digest_size=8)
+    digest.update(np.ascontiguousarray(image).data)
+    return np.frombuffer(digest.digest(), np.uint8)
 
 
-def _lanczos(x: tf.Tensor) -> tf.Tensor:
-    """Pillow's truncated sinc: sinc(x) * sinc(x / 3) on [-3, 3), else 0."""
-    one, zero = tf.ones_like(x), tf.zeros_like(x)
-    px = np.pi * x
-    sinc = tf.where(x == 0, one, tf.sin(px) / tf.where(x == 0, one, px))
-    px3 = px / 3.0
-    sinc3 = tf.where(x == 0, one, tf.sin(px3) / tf.where(x == 0, one, px3))
-    return tf.where((x >= -_SUPPORT) & (x < _SUPPORT), sinc * sinc3, zero)
+def batch_hash_inputs(
+    flat: np.ndarray, shapes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thumbnails, dHash grids and content hashes of a padded batch.
 
-
-def _pil_coefficients(in_sizes: tf.Tensor, out_sizes: tuple[int, ...]) -> tf.Tensor:
-    """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for several resizes at once.
-
-    Row block ``k`` holds the (out_sizes[k], max(in_sizes)) matrix resizing an
-    axis of length ``in_sizes[k]`` to ``out_sizes[k]``: each output pixel weighs
-    the input pixels in its window by the Lanczos filter scaled to the
-    reduction factor, normalised to sum 1, then rounded to 22-bit fixed point
-    exactly as Pillow's C code does. One vectorised pass keeps the op count
-    (tf.data's per-image overhead) small.
+    Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by padding.
     """
-    n_in = tf.cast(tf.repeat(in_sizes, out_sizes), tf.float64)[:, None]
-    out = tf.constant(np.repeat(out_sizes, out_sizes), tf.float64)[:, None]
-    xx = tf.constant(np.concatenate([np.arange(n) for n in out_sizes]), tf.float64)[:, None]
-    scale = n_in / out
-    filterscale = tf.maximum(scale, 1.0)
-    support = _SUPPORT * filterscale
-    center = (xx + 0.5) * scale
-    xmin = tf.maximum(tf.floor(center - support + 0.5), 0.0)
-    xmax = tf.minimum(tf.floor(center + support + 0.5), n_in)
-    j = tf.range(tf.reduce_max(in_sizes), dtype=tf.float64)[None, :]
-    w = _lanczos((j - center + 0.5) / filterscale)
-    w = tf.where((j >= xmin) & (j < xmax), w, tf.zeros_like(w))
-    total = tf.reduce_sum(w, axis=1, keepdims=True)
-    w = tf.where(total != 0, w / tf.where(total != 0, total, tf.ones_like(total)), w)
-    fixed = w * float(1 << _PRECISION_BITS)
-    return tf.where(fixed < 0, tf.math.ceil(fixed - 0.5), tf.floor(fixed + 0.5))
-
-
-def _clip8(acc: tf.Tensor) -> tf.Tensor:
-    """Pillow's ``clip8``: round the fixed-point sum back to 0..255."""
-    half, one = float(1 << (_PRECISION_BITS - 1)), float(1 << _PRECISION_BITS)
-    return tf.clip_by_value(tf.floor((acc + half) / one), 0, 255)
-
-
-def _pass(g: tf.Tensor, coeffs: tf.Tensor, size: tf.Tensor, out_size: int, axis: int) -> tf.Tensor:
-    """One Pillow resample pass along ``axis``, skipped when the size already matches."""
-    if axis == 1:
-        return tf.cond(size != out_size, lambda: _clip8(tf.matmul(g, coeffs, transpose_b=True)),
-                       lambda: g)
-    return tf.cond(size != out_size, lambda: _clip8(tf.matmul(coeffs, g)), lambda: g)
-
-
-def _thumb_and_grid(gray: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Pillow's ``Image.resize(LANCZOS)`` of an 8-bit image to the thumbnail and the dHash grid.
-
-    Bit for bit: horizontal pass then vertical pass, each rounded to uint8 as
-    Pillow does; float64 keeps the fixed-point sums exact (below 2**31).
-    Matching Pillow exactly is what makes our pHash/dHash equal imagehash's.
-    """
-    g = tf.cast(gray, tf.float64)
-    height, width = tf.shape(g)[0], tf.shape(g)[1]
-    t, d = THUMB_SIZE, HASH_SIDE
-    sizes = tf.stack([width, width, height, height])
-    coeffs = _pil_coefficients(sizes, (t, d + 1, t, d))
-    cw_t, cw_d = coeffs[:t, :width], coeffs[t : t + d + 1, :width]
-    ch_t, ch_d = coeffs[t + d + 1 : 2 * t + d + 1, :height], coeffs[2 * t + d + 1 :, :height]
-    thumb = _pass(_pass(g, cw_t, width, t, 1), ch_t, height, t, 0)
-    grid = _pass(_pass(g, cw_d, width, d + 1, 1), ch_d, height, d, 0)
-    return (tf.cast(tf.ensure_shape(thumb, [t, t]), tf.uint8),
-            tf.cast(tf.ensure_shape(grid, [d, d + 1]), tf.uint8))
+    n = len(shapes)
+    thumbs = np.empty((n, THUMB_SIZE, THUMB_SIZE), np.uint8)
+    grids = np.empty((n, HASH_SIDE, HASH_SIDE + 1), np.uint8)
+    digests = np.empty((n, 8), np.uint8)
+    for i, shape in enumerate(shapes):
+        image = flat[i, : int(np.prod(shape))].reshape(shape)
+        thumbs[i], grids[i] = hash_inputs(image)
+        digests[i] = content_hash(image)
+    return thumbs, grids, digests
 
 
 def _pad3(values: tf.Tensor) -> tf.Tensor:
-    """Pad a per-channel vector to three entries with NaN."""
-    return tf.concat([values, tf.fill([3 - tf.shape(values)[0]], np.nan)], axis=0)
+    """Pad per-channel values [B, C<=3] to [B, 3] with NaN."""
+    missing = 3 - tf.shape(values)[1]
+    return tf.concat([values, tf.fill([tf.shape(values)[0], missing], np.nan)], axis=1)
 
 
-def _stats_uint8(image: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics of an 8-bit image from exact integer sums (no NaN possible)."""
-    x = tf.cast(image[..., :3], tf.int64)
-    hw = tf.cast(tf.shape(x)[0] * tf.shape(x)[1], tf.float64)
-    s1 = tf.cast(tf.reduce_sum(x, axis=[0, 1]), tf.float64)
-    s2 = tf.cast(tf.reduce_sum(x * x, axis=[0, 1]), tf.float64)
+def _stats_uint8(images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Value statistics of 8-bit images from exact integer sums (no NaN possible).
+
+    Rows are summed in int32 (a row of up to 33,000 pixels cannot overflow)
+    and rows in int64: exact, and half the memory traffic of int64 throughout.
+    """
+    colour = images[..., :3]
+    x = tf.cast(colour, tf.int32)
+    s1 = tf.cast(tf.reduce_sum(tf.cast(tf.reduce_sum(x, axis=2), tf.int64), axis=1), tf.float64)
+    s2 = tf.cast(tf.reduce_sum(tf.cast(tf.reduce_sum(x * x, axis=2), tf.int64), axis=1), tf.float64)
+    hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float64)
     mean_c = s1 / hw
     var_c = tf.maximum(s2 / hw - tf.square(mean_c), 0.0)
-    n = hw * tf.cast(tf.shape(s1)[0], tf.float64)
-    mean = tf.reduce_sum(s1) / n
-    var = tf.maximum(tf.reduce_sum(s2) / n - tf.square(mean), 0.0)
-    colour = image[..., :3]
+    n = hw * tf.cast(tf.shape(s1)[1], tf.float64)
+    mean = tf.reduce_sum(s1, axis=1) / n
+    var = tf.maximum(tf.reduce_sum(s2, axis=1) / n - tf.square(mean), 0.0)
     return {
-        "min": tf.cast(tf.reduce_min(colour), tf.float32),
-        "max": tf.cast(tf.reduce_max(colour), tf.float32),
+        "min": tf.cast(tf.reduce_min(colour, axis=[1, 2, 3]), tf.float32),
+        "max": tf.cast(tf.reduce_max(colour, axis=[1, 2, 3]), tf.float32),
         "mean": tf.cast(mean, tf.float32),
         "std": tf.cast(tf.sqrt(var), tf.float32),
         "ch_mean": _pad3(tf.cast(mean_c, tf.float32)),
         "ch_std": _pad3(tf.cast(tf.sqrt(var_c), tf.float32)),
-        "nonfinite": tf.constant(0, tf.int64),
+        "nonfinite": tf.zeros(tf.shape(x)[:1], tf.int64),
     }
 
 
-def _stats(image: tf.Tensor) -> dict[str, tf.Tensor]:
+def _stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
     """Value statistics over the colour channels (alpha excluded), ignoring NaN/Inf."""
-    if image.dtype == tf.uint8:
-        return _stats_uint8(image)
-    x = tf.cast(image[..., :3], tf.float32)
+    if images.dtype == tf.uint8:
+        return _stats_uint8(images)
+    x = tf.cast(images[..., :3], tf.float32)
     finite = tf.math.is_finite(x)
     ones = tf.cast(finite, tf.float32)
-    x0 = tf.where(finite, x, 0.0)
-    n_c = tf.maximum(tf.reduce_sum(ones, axis=[0, 1]), 1.0)
-    mean_c = tf.reduce_sum(x0, axis=[0, 1]) / n_c
-    var_c = tf.reduce_sum(tf.square(x0 - mean_c) * ones, axis=[0, 1]) / n_c
-    n = tf.reduce_sum(n_c)
-    mean = tf.reduce_sum(mean_c * n_c) / n
-    var = tf.reduce_sum((var_c + tf.square(mean_c - mean)) * n_c) / n
+    x0 = tf.where(finite, x, tf.zeros_like(x))
+    n_c = tf.maximum(tf.reduce_sum(ones, axis=[1, 2]), 1.0)
+    mean_c = tf.reduce_sum(x0, axis=[1, 2]) / n_c
+    var_c = tf.reduce_sum(tf.square(x0 - mean_c[:, None, None, :]) * ones, axis=[1, 2]) / n_c
+    n = tf.reduce_sum(n_c, axis=1)
+    mean = tf.reduce_sum(mean_c * n_c, axis=1) / n
+    var = tf.reduce_sum((var_c + tf.square(mean_c - mean[:, None])) * n_c, axis=1) / n
+    per_image = tf.cast(tf.size(x[0]), tf.int64)
     return {
-        "min": tf.reduce_min(tf.where(finite, x, np.inf)),
-        "max": tf.reduce_max(tf.where(finite, x, -np.inf)),
+        "min": tf.reduce_min(tf.where(finite, x, np.inf), axis=[1, 2, 3]),
+        "max": tf.reduce_max(tf.where(finite, x, -np.inf), axis=[1, 2, 3]),
         "mean": mean,
         "std": tf.sqrt(var),
         "ch_mean": _pad3(mean_c),
         "ch_std": _pad3(tf.sqrt(var_c)),
-        "nonfinite": tf.size(x, tf.int64) - tf.cast(tf.reduce_sum(ones), tf.int64),
+        "nonfinite": per_image - tf.cast(tf.reduce_sum(ones, axis=[1, 2, 3]), tf.int64),
     }
 
 
-def image_features(image: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Fixed-size measurements of one HxWxC image of any numeric dtype."""
-    shape = tf.shape(image, out_type=tf.int64)
-    gray = tf.round(_to_byte_scale(_gray(image), image.dtype == tf.uint8))
-    thumb, grid = _thumb_and_grid(gray)
+def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Value statistics and shape (FEATURE_SPECS minus thumb/dgrid) of a [B, H, W, C] batch."""
+    shape = tf.shape(images, out_type=tf.int64)
     out = {
-        "height": shape[0],
-        "width": shape[1],
-        "channels": shape[2],
-        "thumb": thumb,
-        "dgrid": grid,
-        "fingerprint": tf.reshape(tf.fingerprint(tf.io.serialize_tensor(image)[None]), [8]),
+        "height": tf.fill([shape[0]], shape[1]),
+        "width": tf.fill([shape[0]], shape[2]),
+        "channels": tf.fill([shape[0]], shape[3]),
     }
-    out.update(_stats(image))
+    out.update(_stats(images))
+    return out
+
+
+def image_features(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Every measurement of one HxWxC image, as a batch of one (for images Pillow decoded)."""
+    out = {k: v.numpy() for k, v in batch_stats(tf.constant(image)[None]).items()}
+    thumb, grid = hash_inputs(image)
+    out.update(thumb=thumb[None], dgrid=grid[None], fingerprint=content_hash(image)[None])
     return out
 
 
@@ -238,7 +215,7 @@ def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "content_hash": fp.view("<u8").reshape(n).astype(np.uint64),
         "phash": pack_bits(phash_bits(features["thumb"])),
         "dhash": pack_bits(dhash_bits(features["dgrid"])),
-        "thumb": [t.tobytes() for t in features["thumb"]],
+        "thumb": features["thumb"].reshape(n, -1),
     }
     for c in range(3):
         cols[f"mean_c{c}"] = features["ch_mean"][:, c].astype(np.float64)

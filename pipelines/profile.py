@@ -1,15 +1,17 @@
 """Profiling: one streaming tf.data pass from a Source to the ImageTable.
 
-Per split: read and decode records in parallel (``AUTOTUNE``), measure each
-image with ``features.image_features``, batch the fixed-size results and
-finish them with vectorised NumPy. Only one batch of small features is held in
-Python at a time; decoded images never leave tf.data. Images TF cannot decode
+Read and decode records in parallel (``AUTOTUNE``), batch them by size,
+measure each batch (vectorised statistics, Pillow hash inputs) and finish the
+rows with vectorised NumPy. Decoded images live one size-bounded batch at a
+time (``ProfileConfig.batch_max_pixels``); rows keep only small features and
+a 32x32 thumbnail. Images TF cannot decode
 are dropped from the stream and named afterwards by ``decode.diagnose_*``:
 rows with an error, or, where Pillow can read them, measured rows.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,34 +24,114 @@ from audit.config import ProfileConfig
 from audit.errors import UserError
 from audit.table import COLUMNS, conform, empty_table
 from pipelines.decode import Diagnosis, decode_bytes, diagnose_bytes, diagnose_path
-from pipelines.features import finish_batch, image_features
+from pipelines.features import (
+    FEATURE_SPECS,
+    batch_hash_inputs,
+    batch_stats,
+    finish_batch,
+    image_features,
+)
 from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source, Split
 
 
-def _measure(payload: tf.Tensor, kind: str) -> dict[str, tf.Tensor]:
-    """Decode a payload and measure it; the tf.data map function."""
+def _decode(payload: tf.Tensor, kind: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """The image a payload holds and its encoded size in bytes (-1 for arrays)."""
     if kind == "image":
-        image, nbytes = payload, tf.constant(-1, tf.int64)
-    else:
-        data = tf.io.read_file(payload) if kind == "path" else payload
-        image, nbytes = decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64)
-    out = image_features(image)
-    out["file_bytes"] = nbytes
-    out["dtype"] = tf.constant(image.dtype.name)
+        return payload, tf.constant(-1, tf.int64)
+    data = tf.io.read_file(payload) if kind == "path" else payload
+    return decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64)
+
+
+@functools.cache
+def _element_fn(kind: str) -> Any:
+    """The per-image stage as a tf.function, traced once per process and payload kind."""
+    return tf.function(lambda payload: _element(payload, kind), reduce_retracing=True)
+
+
+def _element(payload: tf.Tensor, kind: str) -> dict[str, tf.Tensor]:
+    """Per-image stage (parallel): decode and flatten for batching by size."""
+    image, nbytes = _decode(payload, kind)
+    return {
+        "flat": tf.reshape(image, [-1]),
+        "shape": tf.shape(image, out_type=tf.int64),
+        "file_bytes": nbytes,
+    }
+
+
+def _buckets(cfg: ProfileConfig) -> tuple[list[int], list[int]]:
+    """Size buckets (values per image) and their batch sizes under one memory budget.
+
+    A batch holds at most ``batch_size * batch_max_pixels * 4`` values whatever
+    the image size: small images batch by ``batch_size``, large ones alone.
+    """
+    budget = cfg.batch_size * cfg.batch_max_pixels * 4
+    boundaries = [4**k for k in range(5, 13)]  # 1 Ki .. 16 Mi values
+    sizes = [max(1, min(cfg.batch_size, budget // b)) for b in boundaries] + [1]
+    return boundaries, sizes
+
+
+@tf.function(reduce_retracing=True)
+def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Per-batch stage: statistics, then hash inputs and content hashes from Pillow/NumPy.
+
+    Statistics take one vectorised call when the batch's images share a shape,
+    else they are measured image by image.
+    """
+    flat, shapes = element["flat"], element["shape"]
+
+    def together() -> dict[str, tf.Tensor]:
+        return batch_stats(tf.reshape(flat, tf.concat([[-1], shapes[0]], axis=0)))
+
+    def one_by_one() -> dict[str, tf.Tensor]:
+        def one(i: tf.Tensor) -> dict[str, tf.Tensor]:
+            image = tf.reshape(flat[i, : tf.cast(tf.reduce_prod(shapes[i]), tf.int32)], shapes[i])
+            return {k: v[0] for k, v in batch_stats(image[None]).items()}
+
+        return tf.map_fn(one, tf.range(tf.shape(shapes)[0]), fn_output_signature=FEATURE_SPECS)
+
+    out = tf.cond(tf.reduce_all(shapes == shapes[:1]), together, one_by_one)
+    thumbs, grids, digests = tf.numpy_function(
+        batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8, tf.uint8], stateful=False
+    )
+    out["thumb"], out["dgrid"], out["fingerprint"] = thumbs, grids, digests
+    out["file_bytes"] = element["file_bytes"]
     return out
 
 
-def measured_batches(split: Split, kind: str, batch_size: int) -> tf.data.Dataset:
-    """The split as batches of ``(features, label, id)``; undecodable records dropped."""
-    ds = split.records.map(
-        lambda p, label, i: (_measure(p, kind), label, i),
+def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.data.Dataset:
+    """Batches of ``(features, label, id, split index)``; undecodable records dropped.
+
+    The splits run through one pipeline so its functions are traced once;
+    batches are formed by image size (bounded memory), so rows come out of
+    record order and are put back in order by the caller.
+    """
+    records = None
+    for k, split in enumerate(splits):
+        tagged = split.records.map(lambda p, label, i, k=k: (p, label, i, tf.constant(k, tf.int64)))
+        records = tagged if records is None else records.concatenate(tagged)
+    ds = records.map(
+        lambda p, label, i, k: (_element_fn(kind)(p), label, i, k),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     if kind != "image":
         ds = ds.ignore_errors()
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    boundaries, sizes = _buckets(cfg)
+    ds = ds.bucket_by_sequence_length(
+        lambda e, *_: tf.cast(tf.shape(e["flat"])[0], tf.int32), boundaries, sizes
+    )
+    ds = ds.map(
+        lambda e, label, i, k: (_measure_batch(e), label, i, k),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _image_dtype(split: Split, kind: str) -> str:
+    """The dtype of the split's decoded images (files decode to uint8)."""
+    return split.records.element_spec[0].dtype.name if kind == "image" else "uint8"
 
 
 def _batch_columns(features: dict[str, Any], labels: Any, ids: Any) -> dict[str, Any]:
@@ -57,9 +139,8 @@ def _batch_columns(features: dict[str, Any], labels: Any, ids: Any) -> dict[str,
     arrays = {k: v.numpy() for k, v in features.items()}
     cols = finish_batch(arrays)
     cols["file_bytes"] = arrays["file_bytes"]
-    cols["dtype"] = [d.decode() for d in arrays["dtype"]]
     cols["label"] = labels.numpy()
-    cols["id"] = [i.decode() for i in ids.numpy()]
+    cols["id"] = np.array([i.decode() for i in ids.numpy()], dtype=object)
     return cols
 
 
@@ -98,11 +179,8 @@ def _failure_rows(split: Split, kind: str, seen: set[str], cfg: ProfileConfig) -
     for payload, label, ident in _failed_records(split, seen):
         diagnosis, size = _diagnose(payload, kind, cfg.max_pixels)
         if diagnosis.image is not None:
-            features = {
-                k: v.numpy()[None] for k, v in image_features(tf.constant(diagnosis.image)).items()
-            }
-            row = {k: v[0] for k, v in finish_batch(features).items()}
-            row.update(dtype="uint8", error_kind=None, error=None)
+            row = {k: v[0] for k, v in finish_batch(image_features(diagnosis.image)).items()}
+            row.update(thumb=row["thumb"].tobytes(), dtype="uint8", error_kind=None, error=None)
         else:
             row = {"error_kind": diagnosis.kind, "error": diagnosis.message, "dtype": None}
         row.update(split=split.name, id=ident, label=label, file_bytes=size)
@@ -121,24 +199,38 @@ def _error_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def profile_split(
-    source: Source, split: Split, cfg: ProfileConfig, progress: Progress
+def _spec_groups(source: Source) -> list[list[Split]]:
+    """Splits whose records have the same spec, which can share one pipeline."""
+    groups: dict[str, list[Split]] = {}
+    for split in source.splits:
+        groups.setdefault(repr(split.records.element_spec), []).append(split)
+    return list(groups.values())
+
+
+def _frame(cols: dict[str, np.ndarray], dtype: str) -> pd.DataFrame:
+    """A DataFrame from one batch's columns; thumbnails become bytes here."""
+    thumbs = cols.pop("thumb")
+    frame = pd.DataFrame(cols)
+    frame["thumb"] = [t.tobytes() for t in thumbs]
+    frame["dtype"] = dtype
+    return frame
+
+
+def _finish_split(
+    source: Source,
+    split: Split,
+    parts: list[dict[str, Any]],
+    seen: set[str],
+    cfg: ProfileConfig,
+    progress: Progress,
+    dtype: str,
 ) -> pd.DataFrame:
-    """The ImageTable rows of one split, in the split's record order."""
-    progress.start(f"profiling {split.name}", split.size)
-    parts: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for features, labels, ids in measured_batches(split, source.payload, cfg.batch_size):
-        cols = _batch_columns(features, labels, ids)
-        seen.update(cols["id"])
-        parts.append(cols)
-        progress.advance(len(cols["id"]))
-    frames = [pd.DataFrame(p) for p in parts]
+    """One split's rows: measured batches, failure rows, back in record order."""
+    frames = [_frame(p, dtype) for p in parts]
     if source.payload != "image":
         failures = _failure_rows(split, source.payload, seen, cfg)
         progress.advance(len(failures["id"]))
         frames.append(pd.DataFrame(failures))
-    progress.finish()
     frames = [f for f in frames if not f.empty]
     if not frames:
         raise UserError(f"{source.location}: split {split.name!r} holds no images")
@@ -146,10 +238,39 @@ def profile_split(
     frame["split"] = split.name
     if split.ids is not None:
         order = {ident: k for k, ident in enumerate(split.ids)}
-        frame = frame.iloc[
-            np.argsort([order.get(i, len(order)) for i in frame["id"]], kind="stable")
+        keys = [order.get(i, len(order)) for i in frame["id"]]
+    else:
+        keys = [
+            int(i.rsplit("/", 1)[1]) if i.rsplit("/", 1)[-1].isdigit() else 0 for i in frame["id"]
         ]
-    return frame
+    return frame.iloc[np.argsort(keys, kind="stable")]
+
+
+def profile_splits(
+    source: Source, splits: list[Split], cfg: ProfileConfig, progress: Progress
+) -> list[pd.DataFrame]:
+    """The ImageTable rows of ``splits`` (one pipeline), one frame per split."""
+    sizes = [s.size for s in splits]
+    total = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
+    progress.start(f"profiling {', '.join(s.name for s in splits)}", total)
+    parts: list[list[dict[str, Any]]] = [[] for _ in splits]
+    seen: list[set[str]] = [set() for _ in splits]
+    dtype = _image_dtype(splits[0], source.payload)
+    for features, labels, ids, index in measured_batches(splits, source.payload, cfg):
+        cols = _batch_columns(features, labels, ids)
+        index = index.numpy()
+        for k in np.unique(index):
+            mask = index == k
+            part = {name: values[mask] for name, values in cols.items()}
+            parts[k].append(part)
+            seen[k].update(part["id"])
+        progress.advance(len(index))
+    frames = [
+        _finish_split(source, s, parts[k], seen[k], cfg, progress, dtype)
+        for k, s in enumerate(splits)
+    ]
+    progress.finish()
+    return frames
 
 
 def class_name_of(label: int, names: tuple[str, ...]) -> str | None:
@@ -164,7 +285,12 @@ def profile_source(
 ) -> pd.DataFrame:
     """Profile every split of ``source`` into one ImageTable."""
     progress = progress or NullProgress()
-    frames = [profile_split(source, split, cfg, progress) for split in source.splits]
+    by_name = {}
+    for group in _spec_groups(source):
+        by_name.update(
+            zip([s.name for s in group], profile_splits(source, group, cfg, progress), strict=True)
+        )
+    frames = [by_name[s.name] for s in source.splits]
     table = pd.concat(frames, ignore_index=True) if frames else empty_table()
     for name in COLUMNS:
         if name not in table.columns:
