@@ -135,3 +135,38 @@ def test_missing_manifest_file_becomes_an_integrity_row(tmp_path, digits):
     table = _profile(open_source(str(tmp_path / "m.csv")))
     assert table.set_index("id").loc["gone.png", "error_kind"] == "missing_file"
     assert table.set_index("id").loc["a.png", "error_kind"] is None
+
+
+def test_mixed_sizes_in_one_batch_are_measured_one_by_one(tmp_path, digits, photos):
+    images = {
+        "k/a.png": digits[0][0],
+        "k/b.png": np.asarray(Image.fromarray(digits[0][1]).resize((40, 20))),
+        "k/c.png": photos[0][:50, :70],
+        "k/d.png": photos[1][:33, :33],
+        "k/e.png": np.dstack([photos[2][:20, :20], np.full((20, 20), 200, np.uint8)]),
+    }
+    for ident, image in images.items():
+        save_image(image, tmp_path / ident)
+    table = _profile(open_source(str(tmp_path))).set_index("id")
+    assert len(table) == len(images)
+    for ident, image in images.items():
+        row = table.loc[ident]
+        colour = image if image.ndim == 2 else image[..., :3]
+        assert (row["height"], row["width"]) == image.shape[:2], ident
+        assert row["mean"] == pytest.approx(colour.astype(np.float64).mean(), abs=1e-3), ident
+        with Image.open(tmp_path / ident) as im:
+            assert Hash64(int(row["phash"])).hex() == str(imagehash.phash(im)), ident
+            assert Hash64(int(row["dhash"])).hex() == str(imagehash.dhash(im)), ident
+    assert table.loc["k/e.png", "channels"] == 4
+
+
+def test_size_buckets_keep_every_batch_within_the_memory_budget():
+    from pipelines.profile import _buckets
+
+    cfg = ProfileConfig(batch_size=256, batch_max_pixels=256 * 256)
+    boundaries, sizes = _buckets(cfg)
+    budget = cfg.batch_size * cfg.batch_max_pixels * 4
+    assert len(sizes) == len(boundaries) + 1 and sizes[-1] == 1
+    for boundary, size in zip(boundaries, sizes, strict=False):
+        assert size == 1 or size * boundary <= budget
+    assert sizes[0] == cfg.batch_size
