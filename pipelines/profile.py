@@ -150,6 +150,8 @@ def _failed_records(split: Split, seen: set[str]) -> Iterator[tuple[Any, int, st
         return
     if split.ids is not None:
         missing = [i for i in split.ids if i not in seen]
+        if not missing:  # fewer unique ids than records: a manifest listing a file twice
+            return
         wanted = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(missing, tf.ones(len(missing), tf.int64)), 0
         )
@@ -192,7 +194,7 @@ def _failure_rows(split: Split, kind: str, seen: set[str], cfg: ProfileConfig) -
 def _error_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     """Fill measured columns of error rows with neutral values (0, NaN, empty thumb)."""
     for name, dtype in COLUMNS.items():
-        if name in ("thumb",):
+        if name == "thumb":
             frame[name] = [t if t is not None else b"" for t in frame[name]]
         elif dtype in ("int64", "uint64"):
             frame[name] = frame[name].fillna(0)

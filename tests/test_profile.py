@@ -170,3 +170,14 @@ def test_size_buckets_keep_every_batch_within_the_memory_budget():
     for boundary, size in zip(boundaries, sizes, strict=False):
         assert size == 1 or size * boundary <= budget
     assert sizes[0] == cfg.batch_size
+
+
+def test_manifest_listing_a_file_twice_profiles_both_rows(tmp_path, digits):
+    save_image(digits[0][0], tmp_path / "a.png")
+    save_image(digits[0][1], tmp_path / "b.png")
+    (tmp_path / "m.csv").write_text(
+        "path,label,split\na.png,1,train\nb.png,2,train\na.png,1,train\n"
+    )
+    table = _profile(open_source(str(tmp_path / "m.csv")))
+    assert sorted(table["id"]) == ["a.png", "a.png", "b.png"]
+    assert table["error_kind"].isna().all()

@@ -151,14 +151,21 @@ def test_float_preprocessed_dataset_keeps_its_values(digits):
     assert table["label"].tolist() == y[:40].tolist()
 
 
+def _text_only_class(root):
+    (root / "data" / "cat").mkdir(parents=True)
+    (root / "data" / "cat" / "readme.txt").write_text("no images here")
+    return root / "data"
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda p: p / "nope", "no such file"),
         (lambda p: (p / "a.txt").write_text("x") and p / "a.txt", "cannot tell the format"),
         (lambda p: (p / "empty").mkdir() or p / "empty", "no class or split folders"),
+        (lambda p: _text_only_class(p), "no image files found"),
     ],
-    ids=["missing-path", "unknown-format", "empty-folder"],
+    ids=["missing-path", "unknown-format", "empty-folder", "no-images"],
 )
 def test_user_mistakes_raise_user_error(tmp_path, make, message):
     with pytest.raises(UserError, match=message):

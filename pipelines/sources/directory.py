@@ -13,6 +13,7 @@ from pathlib import Path
 
 from audit.errors import UserError
 from pipelines.sources.base import (
+    IMAGE_EXTENSIONS,
     Source,
     Split,
     fingerprint_files,
@@ -78,7 +79,7 @@ def load_directory(root: Path) -> Source:
         per_split[name] = {c: files for c, files in classes.items() if files}
     class_names = tuple(sorted({c for classes in per_split.values() for c in classes}))
     if not class_names:
-        raise UserError(f"{root}: no image files found ({', '.join(_ext_hint())})")
+        raise UserError(f"{root}: no image files found ({', '.join(IMAGE_EXTENSIONS)})")
     index = {c: i for i, c in enumerate(class_names)}
     splits, all_files = [], []
     for name, classes in per_split.items():
@@ -100,10 +101,3 @@ def load_directory(root: Path) -> Source:
         root=root,
         fingerprint=fingerprint_files("directory", all_files, str(root)),
     )
-
-
-def _ext_hint() -> list[str]:
-    """The extensions a directory source reads, for error messages."""
-    from pipelines.sources.base import IMAGE_EXTENSIONS
-
-    return list(IMAGE_EXTENSIONS)
