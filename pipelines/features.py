@@ -39,24 +39,24 @@ FEATURE_SPECS: dict[str, tf.TensorSpec] = {
 """What ``batch_stats`` returns per image (with a leading batch axis)."""
 
 
-def to_gray_u8(image: np.ndarray) -> np.ndarray:
-    """8-bit grayscale of one HxWxC image: Pillow's ``convert("L")`` for uint8 input.
+def gray_image(image: np.ndarray) -> Image.Image:
+    """8-bit grayscale Pillow image of one HxWxC image: Pillow's ``convert("L")`` for uint8.
 
     Float images (0-1, -1..1, standardised) are converted with the same luma
     weights and stretched to their own 0-255 range, which keeps hashes and
     thumbnails comparable across value scales. NaN/Inf become 0.
     """
     if image.dtype == np.uint8:
-        colour = image[..., 0] if image.shape[-1] < 3 else image[..., :3]
-        return np.asarray(Image.fromarray(np.ascontiguousarray(colour)).convert("L"))
+        if image.shape[-1] < 3:
+            return Image.fromarray(np.ascontiguousarray(image[..., 0]))
+        return Image.fromarray(np.ascontiguousarray(image[..., :3])).convert("L")
     x = image.astype(np.float64)
     gray = x[..., 0] if x.shape[-1] < 3 else x[..., :3] @ np.array([0.299, 0.587, 0.114])
     finite = np.isfinite(gray)
-    if not finite.any():
-        return np.zeros(gray.shape, np.uint8)
-    lo, hi = gray[finite].min(), gray[finite].max()
+    lo = gray[finite].min() if finite.any() else 0.0
+    hi = gray[finite].max() if finite.any() else 0.0
     scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
-    return np.round(np.where(finite, scaled, 0.0)).astype(np.uint8)
+    return Image.fromarray(np.round(np.where(finite, scaled, 0.0)).astype(np.uint8))
 
 
 def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Exactly what imagehash feeds its DCT and its row differences, so our
     pHash/dHash equal imagehash's; Pillow's C resampler releases the GIL.
     """
-    gray = Image.fromarray(to_gray_u8(image))
+    gray = gray_image(image)
     thumb = gray.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
     grid = gray.resize((HASH_SIDE + 1, HASH_SIDE), Image.Resampling.LANCZOS)
     return np.asarray(thumb), np.asarray(grid)
