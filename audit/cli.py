@@ -123,6 +123,25 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("error", "warning"),
         help="lowest finding severity that fails the gate (default: error)",
     )
+    check.add_argument(
+        "--flip-invariant", action="store_true", help="also match horizontally mirrored copies"
+    )
+    check.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="regex on file names naming the group (first capture group), "
+        "e.g. '(patient\\d+)_'; a group in two splits is leakage",
+    )
+    check.add_argument(
+        "--phash-radius",
+        type=int,
+        help="pHash bits within which pairs are duplicate candidates (default 10)",
+    )
+    check.add_argument(
+        "--similarity",
+        type=float,
+        help="thumbnail correlation that confirms a near duplicate (default 0.99)",
+    )
     check.set_defaults(run=cmd_check)
 
     demo = sub.add_parser(
@@ -156,6 +175,15 @@ def _config(args: argparse.Namespace) -> Any:
         )
     if getattr(args, "fail_on", None):
         cfg = dataclasses.replace(cfg, fail_on=args.fail_on)
+    leakage = {
+        "flip_invariant": True if getattr(args, "flip_invariant", False) else None,
+        "group_pattern": getattr(args, "group_pattern", None),
+        "phash_radius": getattr(args, "phash_radius", None),
+        "similarity": getattr(args, "similarity", None),
+    }
+    changes = {k: v for k, v in leakage.items() if v is not None}
+    if changes:
+        cfg = dataclasses.replace(cfg, leakage=dataclasses.replace(cfg.leakage, **changes))
     return cfg
 
 

@@ -1,4 +1,9 @@
-"""Hash64: a 64-bit image hash as a small value type.
+"""64-bit perceptual hashes: the value type and imagehash's two algorithms.
+
+``phash_bits``/``dhash_bits`` compute imagehash's pHash and dHash from the
+Pillow-resized inputs the profile stores (32x32 thumbnails, 8x9 grids).
+
+Hash64 is a 64-bit image hash as a small value type.
 
 The table stores hashes as unsigned 64-bit integers; this type converts at the
 edges. Bit order follows imagehash: the first hash bit is the most significant,
@@ -10,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from audit.table import THUMB_SIZE
+
+HASH_SIDE = 8
 
 
 @dataclass(frozen=True, order=True)
@@ -51,3 +60,26 @@ def pack_bits(bits: np.ndarray) -> np.ndarray:
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise Hamming distance between two uint64 arrays."""
     return np.bitwise_count(np.bitwise_xor(a.astype(np.uint64), b.astype(np.uint64)))
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    """scipy.fftpack's unnormalised DCT-II as a matrix: ``dct(x) == M @ x``."""
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
+
+
+_DCT = _dct_matrix(THUMB_SIZE)
+
+
+def phash_bits(thumbs: np.ndarray) -> np.ndarray:
+    """imagehash.phash bits of (N, 32, 32) uint8 thumbnails, as (N, 64) booleans."""
+    coeffs = _DCT @ thumbs.astype(np.float64) @ _DCT.T
+    low = coeffs[:, :HASH_SIDE, :HASH_SIDE].reshape(len(thumbs), -1)
+    return low > np.median(low, axis=1, keepdims=True)
+
+
+def dhash_bits(grids: np.ndarray) -> np.ndarray:
+    """imagehash.dhash bits of (N, 8, 9) uint8 grids, as (N, 64) booleans."""
+    g = grids.astype(np.int16)
+    return (g[:, :, 1:] > g[:, :, :-1]).reshape(len(grids), -1)

@@ -38,10 +38,15 @@ def summarize_dataset(source: Source, table: pd.DataFrame) -> DatasetSummary:
     return DatasetSummary(source=source.location, kind=source.kind, splits=splits, classes=classes)
 
 
-def run_checks(table: pd.DataFrame, cfg: AuditConfig) -> list[Finding]:
-    """Every check over the table, findings sorted by severity then id."""
-    findings = [f for check in CHECKS for f in check.run(table, cfg)]
-    return sorted(findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.check))
+def run_checks(table: pd.DataFrame, cfg: AuditConfig) -> tuple[list[Finding], Leakage]:
+    """Every check over the table: findings sorted by severity then id, and the leakage block."""
+    outputs = [check.run(table, cfg) for check in CHECKS]
+    findings = sorted(
+        (f for out in outputs for f in out.findings),
+        key=lambda f: (-SEVERITY_RANK[f.severity], f.check),
+    )
+    leakage = next((out.leakage for out in outputs if out.leakage is not None), Leakage())
+    return findings, leakage
 
 
 def run_check(
@@ -55,11 +60,11 @@ def run_check(
     """Profile ``source`` and run the data checks and the gate (no training)."""
     cfg = cfg or AuditConfig()
     table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
-    findings = run_checks(table, cfg)
+    findings, leakage = run_checks(table, cfg)
     result = AuditResult(
         dataset=summarize_dataset(source, table),
         findings=findings,
-        leakage=Leakage(),
+        leakage=leakage,
         balance=balance_summary(table),
         normalization=normalization_summary(table),
         gate=decide(findings, cfg.fail_on),

@@ -19,10 +19,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from audit.hashes import pack_bits
+from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
-
-HASH_SIDE = 8
 
 FEATURE_SPECS: dict[str, tf.TensorSpec] = {
     "height": tf.TensorSpec([], tf.int64),
@@ -173,29 +171,6 @@ def image_features(image: np.ndarray) -> dict[str, np.ndarray]:
     thumb, grid = hash_inputs(image)
     out.update(thumb=thumb[None], dgrid=grid[None], fingerprint=content_hash(image)[None])
     return out
-
-
-def _dct_matrix(n: int) -> np.ndarray:
-    """scipy.fftpack's unnormalised DCT-II as a matrix: ``dct(x) == M @ x``."""
-    k = np.arange(n)[:, None]
-    i = np.arange(n)[None, :]
-    return 2.0 * np.cos(np.pi * k * (2 * i + 1) / (2 * n))
-
-
-_DCT = _dct_matrix(THUMB_SIZE)
-
-
-def phash_bits(thumbs: np.ndarray) -> np.ndarray:
-    """imagehash.phash bits of (N, 32, 32) uint8 thumbnails, as (N, 64) booleans."""
-    coeffs = _DCT @ thumbs.astype(np.float64) @ _DCT.T
-    low = coeffs[:, :HASH_SIDE, :HASH_SIDE].reshape(len(thumbs), -1)
-    return low > np.median(low, axis=1, keepdims=True)
-
-
-def dhash_bits(grids: np.ndarray) -> np.ndarray:
-    """imagehash.dhash bits of (N, 8, 9) uint8 grids, as (N, 64) booleans."""
-    g = grids.astype(np.int16)
-    return (g[:, :, 1:] > g[:, :, :-1]).reshape(len(grids), -1)
 
 
 def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

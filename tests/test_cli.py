@@ -122,3 +122,24 @@ def test_demo_writes_a_report_naming_the_broken_files(tmp_path):
     for name in ("corrupt.png", "empty.png", "notes.png", "truncated.jpg"):
         assert name in named
     assert report["dataset"]["splits"]["train"] == 700
+    findings = {f["check"]: f for f in report["findings"]}
+    copies = set(findings["leakage.cross_split_duplicate"]["evidence"]["copies_to_drop"])
+    exact = {p["b"] for p in report["leakage"]["pairs"] if p["kind"] == "exact"}
+    assert len(exact) == 20 and exact <= copies  # 15 plain copies and 5 relabelled ones
+    assert all("/copy-" in c or "/relabel-" in c or "/edit-" in c for c in copies)
+    assert findings["leakage.label_conflict"]["count"] == 5
+
+
+def test_group_pattern_flag_fails_the_gate(tmp_path, digits):
+    from audit.sample_data import save_image
+
+    x, _ = digits
+    files = [("train", "p1_a.png"), ("test", "p1_b.png"), ("test", "p2_a.png")]
+    for k, (split, name) in enumerate(files):
+        save_image(x[k], tmp_path / "data" / split / "c" / name)
+    out = tmp_path / "out"
+    args = ["check", str(tmp_path / "data"), "--out", str(out), "-q", "--no-cache"]
+    assert main(args) == EXIT_PASSED
+    assert main([*args, "--group-pattern", r"(p\d+)_"]) == EXIT_FAILED
+    report = json.loads((out / "report.json").read_text())
+    assert report["gate"]["failed_checks"] == ["leakage.group_overlap"]

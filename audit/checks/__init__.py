@@ -12,8 +12,28 @@ from dataclasses import dataclass
 import pandas as pd
 
 from audit.checks.integrity import find_integrity
+from audit.checks.leakage import find_leakage
 from audit.config import AuditConfig
-from audit.result import Finding
+from audit.result import Finding, Leakage
+
+
+@dataclass(frozen=True)
+class CheckOutput:
+    """What a check family returns: findings, and the leakage block for the leakage family."""
+
+    findings: list[Finding]
+    leakage: Leakage | None = None
+
+
+def _integrity(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+    """Integrity findings."""
+    return CheckOutput(find_integrity(table, cfg.integrity))
+
+
+def _leakage(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+    """Leakage findings and pairs."""
+    result = find_leakage(table, cfg.leakage)
+    return CheckOutput(result.findings, result.leakage)
 
 
 @dataclass(frozen=True)
@@ -21,11 +41,12 @@ class Check:
     """A check family and the function that runs it."""
 
     family: str
-    run: Callable[[pd.DataFrame, AuditConfig], list[Finding]]
+    run: Callable[[pd.DataFrame, AuditConfig], CheckOutput]
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("integrity", lambda table, cfg: find_integrity(table, cfg.integrity)),
+    Check("integrity", _integrity),
+    Check("leakage", _leakage),
 )
 
 assert len({c.family for c in CHECKS}) == len(CHECKS), "duplicate check family"

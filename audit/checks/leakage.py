@@ -1,0 +1,274 @@
+"""Split leakage: the same picture (or the same source) in more than one split.
+
+What it detects and how:
+
+- exact duplicates: equal content hashes (same dtype, shape and pixels);
+- near duplicates: pHash pairs within ``phash_radius`` bits (found with a
+  multi-index hash join, no all-pairs loop), confirmed when their thumbnails
+  correlate at ``similarity`` or more after a small shift search (hashes alone
+  confuse distinct small images); with ``flip_invariant``, mirrored copies too;
+- duplicate groups: connected components of the pairs, each reported once;
+- label conflicts: duplicate pairs whose labels differ;
+- group overlap: a group key (manifest ``group`` column or ``group_pattern``
+  on file names) present in more than one split, even if the images differ.
+
+Pairs are listed across and within splits; a finding says which copies to drop.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from audit.config import LeakageConfig
+from audit.errors import UserError
+from audit.hash_index import HashIndex, self_pairs
+from audit.hashes import hamming, pack_bits, phash_bits
+from audit.result import DuplicatePair, Finding, Leakage
+from audit.similarity import thumbnail_similarity
+from audit.table import decoded, thumbnails
+
+PAIR_COLUMNS = ["i", "j", "kind", "hamming", "similarity"]
+
+
+@dataclass(frozen=True)
+class LeakageResult:
+    """Findings, the report block, and the duplicate pairs and groups as frames."""
+
+    findings: list[Finding]
+    leakage: Leakage
+    pairs: pd.DataFrame = field(repr=False)
+    groups: list[list[str]] = field(repr=False)
+
+
+def exact_pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of rows with equal content hashes: each member paired with its group's first row."""
+    codes = pd.factorize(rows["content_hash"])[0]
+    first = pd.Series(np.arange(len(rows))).groupby(codes).transform("min").to_numpy()
+    members = np.nonzero(first != np.arange(len(rows)))[0]
+    phash = rows["phash"].to_numpy()
+    return pd.DataFrame(
+        {
+            "i": first[members],
+            "j": members,
+            "kind": "exact",
+            "hamming": hamming(phash[first[members]], phash[members]).astype(int),
+            "similarity": 1.0,
+        }
+    )
+
+
+def _flipped_phash(thumbs: np.ndarray) -> np.ndarray:
+    """Perceptual hashes of horizontally mirrored thumbnails (no need to decode again)."""
+    return pack_bits(phash_bits(np.ascontiguousarray(thumbs[:, :, ::-1])))
+
+
+def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
+    """Hash candidates within the radius, confirmed on thumbnails, exact duplicates excluded."""
+    phash, content = rows["phash"].to_numpy(), rows["content_hash"].to_numpy()
+    thumbs = thumbnails(rows)
+    found = self_pairs(phash, cfg.phash_radius)
+    i, j, dist = found.left, found.right, found.distance
+    mirrored = np.zeros(len(i), bool)
+    if cfg.flip_invariant:
+        flips = HashIndex(phash, cfg.phash_radius).search(_flipped_phash(thumbs))
+        keep = flips.left != flips.right
+        i = np.concatenate([i, np.minimum(flips.left, flips.right)[keep]])
+        j = np.concatenate([j, np.maximum(flips.left, flips.right)[keep]])
+        dist = np.concatenate([dist, flips.distance[keep]])
+        mirrored = np.concatenate([mirrored, np.ones(int(keep.sum()), bool)])
+    distinct = content[i] != content[j]
+    i, j, dist, mirrored = i[distinct], j[distinct], dist[distinct], mirrored[distinct]
+    other = np.where(mirrored[:, None, None], thumbs[j][:, :, ::-1], thumbs[j])
+    sim = thumbnail_similarity(thumbs[i], other, cfg.max_shift)
+    ok = sim >= cfg.similarity
+    frame = pd.DataFrame(
+        {"i": i[ok], "j": j[ok], "kind": "near", "hamming": dist[ok], "similarity": sim[ok]}
+    )
+    return frame.sort_values("similarity", ascending=False).drop_duplicates(["i", "j"])
+
+
+def duplicate_groups(n: int, pairs: pd.DataFrame) -> np.ndarray:
+    """Connected-component label of every row (rows without a duplicate get their own)."""
+    if pairs.empty:
+        return np.arange(n)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs["i"], pairs["j"])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def group_keys(rows: pd.DataFrame, pattern: str | None) -> pd.Series:
+    """The group of each row: the source's group column, else ``pattern`` on the file name."""
+    if rows["group"].notna().any() or not pattern:
+        return rows["group"]
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise UserError(f"--group-pattern {pattern!r} is not a valid regex: {exc}") from None
+
+    def key(ident: str) -> str | None:
+        match = regex.search(PurePosixPath(ident).name)
+        if not match:
+            return None
+        return match.group(1) if regex.groups else match.group(0)
+
+    return rows["id"].map(key)
+
+
+def _split_rank(rows: pd.DataFrame) -> np.ndarray:
+    """Position of each row's split in table order (train before test)."""
+    order = {s: k for k, s in enumerate(dict.fromkeys(rows["split"]))}
+    return rows["split"].map(order).to_numpy()
+
+
+def _named(ids: list[str], limit: int = 5) -> str:
+    """``a, b and 3 more``."""
+    shown = ", ".join(ids[:limit])
+    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
+
+
+def _cross_split_finding(
+    rows: pd.DataFrame, pairs: pd.DataFrame, cfg: LeakageConfig
+) -> list[Finding]:
+    """Copies in a later split of images in an earlier one (test copies of train images)."""
+    rank = _split_rank(rows)
+    cross = pairs[rank[pairs["i"]] != rank[pairs["j"]]]
+    if cross.empty:
+        return []
+    later = np.where(rank[cross["i"]] > rank[cross["j"]], cross["i"], cross["j"])
+    earlier = np.where(rank[cross["i"]] > rank[cross["j"]], cross["j"], cross["i"])
+    split = rows["split"].to_numpy()
+    per_pair: dict[str, dict[str, int]] = {}
+    for e, l_, kind in zip(earlier, later, cross["kind"], strict=True):
+        key = f"{split[e]}-{split[l_]}"
+        per_pair.setdefault(key, {"exact": 0, "near": 0})[kind] += 1
+    copies = sorted(set(rows["id"].to_numpy()[later].tolist()))
+    counts = ", ".join(f"{k}: {v['exact']} exact, {v['near']} near" for k, v in per_pair.items())
+    return [
+        Finding(
+            check="leakage.cross_split_duplicate",
+            severity=cfg.cross_split_severity,
+            message=f"{len(copies)} images duplicate an image in an earlier split ({counts})",
+            count=len(copies),
+            evidence={"per_split_pair": per_pair, "copies_to_drop": copies},
+            fix=f"Drop these copies from the later split (or move them to the earlier one): "
+            f"{_named(copies)}; test accuracy on leaked copies measures memory, not "
+            "generalisation.",
+        )
+    ]
+
+
+def _within_split_finding(
+    rows: pd.DataFrame, pairs: pd.DataFrame, cfg: LeakageConfig
+) -> list[Finding]:
+    """Duplicates inside one split (they over-weight some images)."""
+    rank = _split_rank(rows)
+    within = pairs[rank[pairs["i"]] == rank[pairs["j"]]]
+    if within.empty:
+        return []
+    extra = sorted(set(rows["id"].to_numpy()[within["j"]].tolist()))
+    per_split = rows["split"].to_numpy()[within["j"]]
+    return [
+        Finding(
+            check="leakage.within_split_duplicate",
+            severity=cfg.within_split_severity,
+            message=f"{len(extra)} images duplicate another image of the same split",
+            count=len(extra),
+            evidence={
+                "per_split": pd.Series(per_split).value_counts().to_dict(),
+                "copies_to_drop": extra,
+            },
+            fix=f"Keep one image per duplicate group; drop {_named(extra)}.",
+        )
+    ]
+
+
+def _conflict_finding(
+    rows: pd.DataFrame, conflicts: pd.DataFrame, cfg: LeakageConfig
+) -> list[Finding]:
+    """Duplicate pairs that carry different labels."""
+    if conflicts.empty:
+        return []
+    ids, labels = rows["id"].to_numpy(), rows["class_name"].to_numpy()
+    listed = [
+        {"a": ids[i], "b": ids[j], "label_a": labels[i], "label_b": labels[j]}
+        for i, j in zip(conflicts["i"], conflicts["j"], strict=True)
+    ]
+    return [
+        Finding(
+            check="leakage.label_conflict",
+            severity=cfg.label_conflict_severity,
+            message=f"{len(listed)} duplicate pairs carry different labels "
+            f"(first: {listed[0]['a']} is {listed[0]['label_a']}, "
+            f"{listed[0]['b']} is {listed[0]['label_b']})",
+            count=len(listed),
+            evidence={"pairs": listed},
+            fix="Relabel each pair consistently (the same picture cannot be two classes) "
+            "or drop one copy.",
+        )
+    ]
+
+
+def _group_finding(rows: pd.DataFrame, cfg: LeakageConfig) -> list[Finding]:
+    """Group keys present in more than one split."""
+    keys = group_keys(rows, cfg.group_pattern)
+    frame = pd.DataFrame({"group": keys, "split": rows["split"]}).dropna()
+    spread = frame.groupby("group")["split"].agg(lambda s: sorted(set(s)))
+    leaked = spread[spread.map(len) > 1]
+    if leaked.empty:
+        return []
+    shown = {str(g): splits for g, splits in leaked.items()}
+    return [
+        Finding(
+            check="leakage.group_overlap",
+            severity=cfg.group_overlap_severity,
+            message=f"{len(shown)} groups have images in more than one split: "
+            f"{_named(list(shown))}",
+            count=len(shown),
+            evidence={"groups": shown},
+            fix="Split by group, not by image (e.g. sklearn GroupShuffleSplit): move each group's "
+            "images into a single split.",
+        )
+    ]
+
+
+def _to_pairs(rows: pd.DataFrame, pairs: pd.DataFrame, limit: int) -> list[DuplicatePair]:
+    """Report pairs with image ids, exact ones first, at most ``limit``."""
+    ids = rows["id"].to_numpy()
+    top = pairs.sort_values(["kind", "similarity"], ascending=[True, False]).head(limit)
+    return [
+        DuplicatePair(str(ids[i]), str(ids[j]), str(k), int(h), round(float(s), 4))
+        for i, j, k, h, s in top[PAIR_COLUMNS].itertuples(index=False)
+    ]
+
+
+def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
+    """Duplicates across and within splits, label conflicts and group overlap."""
+    rows = decoded(table).reset_index(drop=True)
+    pairs = pd.concat([exact_pairs(rows), near_pairs(rows, cfg)], ignore_index=True)
+    pairs = pairs.astype({"i": int, "j": int, "hamming": int, "similarity": float})
+    labels = rows["label"].to_numpy()
+    conflicts = pairs[
+        (labels[pairs["i"]] != labels[pairs["j"]])
+        & (labels[pairs["i"]] >= 0)
+        & (labels[pairs["j"]] >= 0)
+    ]
+    component = duplicate_groups(len(rows), pairs)
+    members = pd.Series(rows["id"].to_numpy()).groupby(component).agg(list)
+    groups = [m for m in members if len(m) > 1]
+    findings = (
+        _cross_split_finding(rows, pairs, cfg)
+        + _within_split_finding(rows, pairs, cfg)
+        + _conflict_finding(rows, conflicts, cfg)
+        + _group_finding(rows, cfg)
+    )
+    leakage = Leakage(
+        pairs=_to_pairs(rows, pairs, cfg.max_report_pairs),
+        label_conflicts=_to_pairs(rows, conflicts, cfg.max_report_pairs),
+    )
+    return LeakageResult(findings=findings, leakage=leakage, pairs=pairs, groups=groups)
