@@ -30,13 +30,32 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(flat, ((na < 1e-6) & (nb < 1e-6) & same_level).astype(float), corr)
 
 
+SHIFT_SEARCH_MARGIN = 0.2
+"""Pairs whose unshifted correlation is this far below the threshold skip the shift search."""
+
+
 def thumbnail_similarity(
-    a: np.ndarray, b: np.ndarray, max_shift: int = 2, block: int = 8192
+    a: np.ndarray,
+    b: np.ndarray,
+    max_shift: int = 2,
+    threshold: float | None = None,
+    block: int = 8192,
 ) -> np.ndarray:
-    """Best correlation of thumbnail pairs ``a[i]``, ``b[i]`` over shifts up to ``max_shift`` px."""
+    """Best correlation of thumbnail pairs ``a[i]``, ``b[i]`` over shifts up to ``max_shift`` px.
+
+    With ``threshold``, only pairs whose unshifted correlation is within
+    SHIFT_SEARCH_MARGIN of it get the shift search (the rest keep their
+    unshifted score): the search costs (2 * max_shift + 1) ** 2 correlations.
+    """
     out = np.empty(len(a))
     for s in range(0, len(a), block):
-        out[s : s + block] = _similarity_block(a[s : s + block], b[s : s + block], max_shift)
+        out[s : s + block] = _similarity_block(a[s : s + block], b[s : s + block], 0)
+    if max_shift > 0:
+        floor = -2.0 if threshold is None else threshold - SHIFT_SEARCH_MARGIN
+        near = np.nonzero(out >= floor)[0]
+        for s in range(0, len(near), block):
+            rows = near[s : s + block]
+            out[rows] = _similarity_block(a[rows], b[rows], max_shift)
     return out
 
 

@@ -63,3 +63,15 @@ def test_identical_hashes_all_pair_up():
         (0, 2),
         (1, 2),
     ]
+
+
+def test_index_and_brute_force_agree_on_clustered_real_hashes(digits):
+    from audit.config import ProfileConfig
+    from pipelines.profile import profile_source
+    from pipelines.sources import from_arrays
+
+    hashes = profile_source(from_arrays({"a": (digits[0], None)}), ProfileConfig())[
+        "phash"
+    ].to_numpy()
+    found = HashIndex(hashes, 10).search(hashes)
+    assert _as_set(found) == _as_set(brute_force_pairs(hashes, hashes, 10))

