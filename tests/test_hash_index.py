@@ -75,3 +75,15 @@ def test_index_and_brute_force_agree_on_clustered_real_hashes(digits):
     ].to_numpy()
     found = HashIndex(hashes, 10).search(hashes)
     assert _as_set(found) == _as_set(brute_force_pairs(hashes, hashes, 10))
+
+
+@pytest.mark.parametrize("radius", [0, 4, 10], ids=lambda r: f"radius-{r}")
+def test_faiss_join_equals_brute_force(radius):
+    from audit.hash_index import faiss_pairs
+
+    rng = np.random.default_rng(100 + radius)
+    indexed = _random_hashes(rng, 4000)
+    queries = np.concatenate([_random_hashes(rng, 300), _plant_near(rng, indexed, 300, radius + 2)])
+    assert _as_set(faiss_pairs(queries, indexed, radius, block=128)) == _as_set(
+        brute_force_pairs(queries, indexed, radius)
+    )
