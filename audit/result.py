@@ -46,6 +46,12 @@ class Finding:
         return self.check.split(".", 1)[0]
 
 
+def name_ids(ids: list[str], limit: int = 5) -> str:
+    """Ids for a finding's message: ``a, b, c`` or ``a, b and 3 more``."""
+    shown = ", ".join(ids[:limit])
+    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
+
+
 @dataclass(frozen=True)
 class DatasetSummary:
     """What was audited."""

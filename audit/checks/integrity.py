@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from audit.config import IntegrityConfig
-from audit.result import Finding
+from audit.result import Finding, name_ids
 
 DESCRIPTIONS = {
     "empty_file": ("empty (0-byte) file", "re-export or remove the empty files"),
@@ -28,12 +28,6 @@ DESCRIPTIONS = {
 }
 
 
-def _name_files(ids: list[str], limit: int) -> str:
-    """``a, b, c`` or ``a, b and 3 more``."""
-    shown = ", ".join(ids[:limit])
-    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
-
-
 def find_integrity(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
     """One finding per failure kind (``integrity.<kind>``), naming every affected file."""
     failed = table[table["error_kind"].notna()]
@@ -46,7 +40,7 @@ def find_integrity(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
             Finding(
                 check=f"integrity.{kind}",
                 severity=cfg.unreadable_severity,
-                message=f"{len(ids)} {noun}{plural}: {_name_files(ids, cfg.max_ids_in_message)}",
+                message=f"{len(ids)} {noun}{plural}: {name_ids(ids, cfg.max_ids_in_message)}",
                 count=len(ids),
                 evidence={
                     "ids": ids,

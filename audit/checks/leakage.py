@@ -30,7 +30,7 @@ from audit.config import LeakageConfig
 from audit.errors import UserError
 from audit.hash_index import radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
-from audit.result import DuplicatePair, Finding, Leakage
+from audit.result import DuplicatePair, Finding, Leakage, name_ids
 from audit.similarity import thumbnail_similarity
 from audit.table import decoded, thumbnails
 
@@ -126,12 +126,6 @@ def _split_rank(rows: pd.DataFrame) -> np.ndarray:
     return rows["split"].map(order).to_numpy()
 
 
-def _named(ids: list[str], limit: int = 5) -> str:
-    """``a, b and 3 more``."""
-    shown = ", ".join(ids[:limit])
-    return shown if len(ids) <= limit else f"{shown} and {len(ids) - limit} more"
-
-
 def _cross_split_finding(
     rows: pd.DataFrame, pairs: pd.DataFrame, cfg: LeakageConfig
 ) -> list[Finding]:
@@ -157,7 +151,7 @@ def _cross_split_finding(
             count=len(copies),
             evidence={"per_split_pair": per_pair, "copies_to_drop": copies},
             fix=f"Drop these copies from the later split (or move them to the earlier one): "
-            f"{_named(copies)}; test accuracy on leaked copies measures memory, not "
+            f"{name_ids(copies)}; test accuracy on leaked copies measures memory, not "
             "generalisation.",
         )
     ]
@@ -183,7 +177,7 @@ def _within_split_finding(
                 "per_split": pd.Series(per_split).value_counts().to_dict(),
                 "copies_to_drop": extra,
             },
-            fix=f"Keep one image per duplicate group; drop {_named(extra)}.",
+            fix=f"Keep one image per duplicate group; drop {name_ids(extra)}.",
         )
     ]
 
@@ -228,7 +222,7 @@ def _group_finding(rows: pd.DataFrame, cfg: LeakageConfig) -> list[Finding]:
             check="leakage.group_overlap",
             severity=cfg.group_overlap_severity,
             message=f"{len(shown)} groups have images in more than one split: "
-            f"{_named(list(shown))}",
+            f"{name_ids(list(shown))}",
             count=len(shown),
             evidence={"groups": shown},
             fix="Split by group, not by image (e.g. sklearn GroupShuffleSplit): move each group's "
