@@ -53,7 +53,7 @@ def decode_only(source) -> int:
     n = 0
     for split in source.splits:
         ds = split.records.map(
-            lambda p, label, i: tf.shape(decode_payload(p, "path")),
+            lambda p, label, i: tf.shape(decode_payload(p, "path")[0]),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         for _ in ds.batch(256).prefetch(tf.data.AUTOTUNE):

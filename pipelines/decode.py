@@ -26,12 +26,15 @@ def decode_bytes(data: tf.Tensor) -> tf.Tensor:
     )
 
 
-def decode_payload(payload: tf.Tensor, kind: str) -> tf.Tensor:
-    """Turn a record payload of ``kind`` (path, bytes or image) into an image tensor."""
+def decode_payload(payload: tf.Tensor, kind: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """The image a record payload (path, bytes or image) holds, and its size in bytes.
+
+    The size is the encoded file or record size; -1 for decoded arrays.
+    """
     if kind == "image":
-        return payload
+        return payload, tf.constant(-1, tf.int64)
     data = tf.io.read_file(payload) if kind == "path" else payload
-    return decode_bytes(data)
+    return decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64)
 
 
 @dataclass(frozen=True)

@@ -169,14 +169,14 @@ def image_features(image: np.ndarray) -> dict[str, np.ndarray]:
     """Every measurement of one HxWxC image, as a batch of one (for images Pillow decoded)."""
     out = {k: v.numpy() for k, v in batch_stats(tf.constant(image)[None]).items()}
     thumb, grid = hash_inputs(image)
-    out.update(thumb=thumb[None], dgrid=grid[None], fingerprint=content_hash(image)[None])
+    out.update(thumb=thumb[None], dgrid=grid[None], content_hash=content_hash(image)[None])
     return out
 
 
 def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Table columns from a batch of ``image_features`` outputs."""
     n = len(features["height"])
-    fp = np.ascontiguousarray(features["fingerprint"], dtype=np.uint8)
+    digests = np.ascontiguousarray(features["content_hash"], dtype=np.uint8)
     lo, hi = features["min"].astype(np.float64), features["max"].astype(np.float64)
     cols = {
         "height": features["height"],
@@ -187,7 +187,7 @@ def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "mean": features["mean"].astype(np.float64),
         "std": features["std"].astype(np.float64),
         "nonfinite": features["nonfinite"],
-        "content_hash": fp.view("<u8").reshape(n).astype(np.uint64),
+        "content_hash": digests.view("<u8").reshape(n).astype(np.uint64),
         "phash": pack_bits(phash_bits(features["thumb"])),
         "dhash": pack_bits(dhash_bits(features["dgrid"])),
         "thumb": features["thumb"].reshape(n, -1),

@@ -23,7 +23,7 @@ import tensorflow as tf
 from audit.config import ProfileConfig
 from audit.errors import UserError
 from audit.table import COLUMNS, conform, empty_table
-from pipelines.decode import Diagnosis, decode_bytes, diagnose_bytes, diagnose_path
+from pipelines.decode import Diagnosis, decode_payload, diagnose_bytes, diagnose_path
 from pipelines.features import (
     FEATURE_SPECS,
     batch_hash_inputs,
@@ -35,14 +35,6 @@ from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source, Split
 
 
-def _decode(payload: tf.Tensor, kind: str) -> tuple[tf.Tensor, tf.Tensor]:
-    """The image a payload holds and its encoded size in bytes (-1 for arrays)."""
-    if kind == "image":
-        return payload, tf.constant(-1, tf.int64)
-    data = tf.io.read_file(payload) if kind == "path" else payload
-    return decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64)
-
-
 @functools.cache
 def _element_fn(kind: str) -> Any:
     """The per-image stage as a tf.function, traced once per process and payload kind."""
@@ -51,7 +43,7 @@ def _element_fn(kind: str) -> Any:
 
 def _element(payload: tf.Tensor, kind: str) -> dict[str, tf.Tensor]:
     """Per-image stage (parallel): decode and flatten for batching by size."""
-    image, nbytes = _decode(payload, kind)
+    image, nbytes = decode_payload(payload, kind)
     return {
         "flat": tf.reshape(image, [-1]),
         "shape": tf.shape(image, out_type=tf.int64),
@@ -94,7 +86,7 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     thumbs, grids, digests = tf.numpy_function(
         batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8, tf.uint8], stateful=False
     )
-    out["thumb"], out["dgrid"], out["fingerprint"] = thumbs, grids, digests
+    out["thumb"], out["dgrid"], out["content_hash"] = thumbs, grids, digests
     out["file_bytes"] = element["file_bytes"]
     return out
 

@@ -98,7 +98,7 @@ class Source:
             return records
         kind = self.payload
         ds = records.map(
-            lambda p, label, i: (decode_payload(p, kind), label, i),
+            lambda p, label, i: (decode_payload(p, kind)[0], label, i),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         return ds.ignore_errors()
