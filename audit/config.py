@@ -40,17 +40,113 @@ class ProfileConfig:
 
 @dataclass(frozen=True)
 class IntegrityConfig:
-    """Severities of integrity findings.
+    """Integrity thresholds and severities.
 
     Attributes:
-        unreadable_severity: severity of undecodable, truncated, empty, missing
-            or non-image files.
+        unreadable_severity: severity of undecodable, truncated, empty, missing,
+            non-image or over-the-pixel-limit files.
         max_ids_in_message: how many file ids a finding's message names.
+        tiny_side: images with a side below this many pixels are tiny.
+        tiny_fraction: images whose shorter side is below this fraction of
+            their split's median shorter side are tiny too (thumbnails
+            scraped in among photos).
+        wrong_extension_severity / exif_rotated_severity / tiny_severity /
+            mixed_modes_severity: severities of those findings.
 
     """
 
     unreadable_severity: str = "error"
     max_ids_in_message: int = 5
+    tiny_side: int = 4
+    tiny_fraction: float = 0.25
+    wrong_extension_severity: str = "warning"
+    exif_rotated_severity: str = "warning"
+    tiny_severity: str = "warning"
+    mixed_modes_severity: str = "warning"
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """Class balance and prior shift between splits.
+
+    Attributes:
+        imbalance_ratio: a split whose largest class has at least this many
+            times the images of its smallest is imbalanced (warning).
+        p_value: a prior shift needs a chi-square p-value below this (so
+            small splits that differ by chance stay quiet) ...
+        jsd_warning: ... and a Jensen-Shannon distance (base 2, 0..1) between
+            the class shares of at least this for a warning ...
+        jsd_error: ... or at least this for an error. A random 70/30 split
+            of 5,000 balanced MNIST digits gives about 0.02; 90% of train in
+            half the classes against a balanced test gives 0.38.
+        missing_class_severity: a class with no images in a split where
+            another split has it.
+        index_shift_severity: class folders that differ between splits, so
+            loading each split separately gives one class two labels.
+        label_mapping_severity: a class name mapped to different label
+            indices in different splits.
+
+    """
+
+    imbalance_ratio: float = 5.0
+    p_value: float = 0.001
+    jsd_warning: float = 0.1
+    jsd_error: float = 0.3
+    missing_class_severity: str = "error"
+    index_shift_severity: str = "error"
+    label_mapping_severity: str = "error"
+
+
+@dataclass(frozen=True)
+class NormalizationConfig:
+    """Value scale, channel order and shape consistency between splits.
+
+    Attributes:
+        tolerance: slack on the range bounds when naming a split's value
+            scale (0-1, 0-255, -1..1), in units of that scale.
+        quantile: per-image minima and maxima are summarised by this lower
+            and upper quantile, so a few odd images do not rename a scale.
+        channel_gap: channel order is judged only when train's first and
+            third channel means differ by at least this fraction of the
+            value range (otherwise RGB and BGR look alike).
+        range_severity / channel_order_severity / channels_severity /
+            size_severity / nonfinite_severity / constant_severity: severities.
+
+    """
+
+    tolerance: float = 0.05
+    quantile: float = 0.01
+    channel_gap: float = 0.03
+    range_severity: str = "error"
+    channel_order_severity: str = "error"
+    channels_severity: str = "error"
+    size_severity: str = "warning"
+    nonfinite_severity: str = "error"
+    constant_severity: str = "warning"
+
+
+DRIFT_PROPERTIES = ("brightness", "contrast", "sharpness", "colorfulness", "size", "aspect_ratio")
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Per-image property drift between splits (two-sample Kolmogorov-Smirnov).
+
+    Attributes:
+        properties: the properties compared (subset of DRIFT_PROPERTIES).
+        p_value: a shift needs a KS p-value below this ...
+        warning_effect: ... and a KS statistic (the largest gap between the
+            two cumulative distributions, 0..1) of at least this for a warning
+        error_effect: ... or at least this for an error.
+        min_images: splits with fewer measured images are not compared.
+
+    """
+
+    properties: tuple[str, ...] = DRIFT_PROPERTIES
+    p_value: float = 0.001
+    warning_effect: float = 0.2
+    error_effect: float = 0.5
+    min_images: int = 20
 
 
 @dataclass(frozen=True)
@@ -94,6 +190,9 @@ class AuditConfig:
         profile: profiling options.
         integrity: integrity check options.
         leakage: duplicate and group leakage options.
+        balance: class balance options.
+        normalization: normalization consistency options.
+        drift: property drift options.
 
     """
 
@@ -101,6 +200,9 @@ class AuditConfig:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     integrity: IntegrityConfig = field(default_factory=IntegrityConfig)
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
     def __post_init__(self) -> None:
         """Reject settings that would make the gate meaningless."""
@@ -110,6 +212,19 @@ class AuditConfig:
             raise UserError("profile.batch_size must be at least 1")
         if not 0 <= self.leakage.phash_radius <= 32:
             raise UserError("leakage.phash_radius must be between 0 and 32")
+        unknown = set(self.drift.properties) - set(DRIFT_PROPERTIES)
+        if unknown:
+            raise UserError(
+                f"drift.properties: unknown {', '.join(sorted(unknown))} "
+                f"(known: {', '.join(DRIFT_PROPERTIES)})"
+            )
+        for section in (self.integrity, self.leakage, self.balance, self.normalization):
+            for f in dataclasses.fields(section):
+                value = getattr(section, f.name)
+                if f.name.endswith("_severity") and value not in SEVERITIES:
+                    raise UserError(
+                        f"{f.name} must be one of {', '.join(SEVERITIES)}, not {value!r}"
+                    )
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -123,7 +238,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         if isinstance(value, dict) and dataclasses.is_dataclass(sub):
             kwargs[key] = _build(sub, value, f"{where}[{key}]")  # type: ignore[arg-type]
         else:
-            kwargs[key] = value
+            kwargs[key] = tuple(value) if isinstance(value, list) else value
     return cls(**kwargs)
 
 

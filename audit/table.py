@@ -35,6 +35,10 @@ COLUMNS: dict[str, str] = {
     "std_c1": "float64",
     "std_c2": "float64",
     "nonfinite": "int64",  # count of NaN/Inf values
+    "sharpness": "float64",  # std of the luma's Laplacian, in the image's value units (blur)
+    "colorfulness": "float64",  # Hasler-Suesstrunk colourfulness, in value units; 0 for gray
+    "format": "object",  # encoded format from the file signature (png, jpeg, ...); None for arrays
+    "orientation": "int64",  # EXIF orientation 1-8; 0 when the image carries none
     "content_hash": "uint64",  # BLAKE2b-64 of dtype, shape and decoded values: exact duplicates
     "phash": "uint64",  # 64-bit DCT perceptual hash (imagehash.phash's algorithm)
     "dhash": "uint64",  # 64-bit difference hash (imagehash.dhash's algorithm)
@@ -79,3 +83,16 @@ def thumbnails(table: pd.DataFrame) -> np.ndarray:
         return np.zeros((0, THUMB_SIZE, THUMB_SIZE), np.uint8)
     joined = b"".join(table["thumb"].tolist())
     return np.frombuffer(joined, np.uint8).reshape(-1, THUMB_SIZE, THUMB_SIZE)
+
+
+def split_names(table: pd.DataFrame) -> list[str]:
+    """The table's splits in order of first appearance (the source's order)."""
+    return [str(s) for s in pd.unique(table["split"])]
+
+
+def reference_split(table: pd.DataFrame) -> str | None:
+    """The split others are compared with: ``train`` when present, else the first."""
+    names = split_names(table)
+    if not names:
+        return None
+    return "train" if "train" in names else names[0]

@@ -20,7 +20,7 @@ from audit.table import COLUMNS, conform
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
 
-PROFILE_VERSION = "2"
+PROFILE_VERSION = "3"
 
 
 def default_cache_dir() -> Path:

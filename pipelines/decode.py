@@ -16,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from pipelines.header import HEAD_BYTES, refuse_bombs
+
 
 def decode_bytes(data: tf.Tensor) -> tf.Tensor:
     """Decode PNG, JPEG, GIF (first frame), BMP or WebP bytes to uint8 HxWxC."""
@@ -26,15 +28,23 @@ def decode_bytes(data: tf.Tensor) -> tf.Tensor:
     )
 
 
-def decode_payload(payload: tf.Tensor, kind: str) -> tuple[tf.Tensor, tf.Tensor]:
-    """The image a record payload (path, bytes or image) holds, and its size in bytes.
+def decode_payload(
+    payload: tf.Tensor, kind: str, max_pixels: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """The image a record payload (path, bytes or image) holds, its size in bytes, its head.
 
-    The size is the encoded file or record size; -1 for decoded arrays.
+    The size is the encoded file or record size, -1 for decoded arrays; the
+    head is the first ``HEAD_BYTES`` of the encoded image (empty for arrays).
+    With ``max_pixels``, an image whose header declares more pixels fails
+    before it is decoded.
     """
     if kind == "image":
-        return payload, tf.constant(-1, tf.int64)
+        return payload, tf.constant(-1, tf.int64), tf.constant(b"")
     data = tf.io.read_file(payload) if kind == "path" else payload
-    return decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64)
+    if max_pixels is not None:
+        data = refuse_bombs(data, max_pixels)
+    head = tf.strings.substr(data, 0, HEAD_BYTES)
+    return decode_bytes(data), tf.cast(tf.strings.length(data), tf.int64), head
 
 
 @dataclass(frozen=True)

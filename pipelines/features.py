@@ -21,6 +21,7 @@ from PIL import Image
 
 from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
+from pipelines.header import FORMATS, batch_header_info
 
 FEATURE_SPECS: dict[str, tf.TensorSpec] = {
     "height": tf.TensorSpec([], tf.int64),
@@ -33,6 +34,8 @@ FEATURE_SPECS: dict[str, tf.TensorSpec] = {
     "ch_mean": tf.TensorSpec([3], tf.float32),
     "ch_std": tf.TensorSpec([3], tf.float32),
     "nonfinite": tf.TensorSpec([], tf.int64),
+    "sharpness": tf.TensorSpec([], tf.float32),
+    "colorfulness": tf.TensorSpec([], tf.float32),
 }
 """What ``batch_stats`` returns per image (with a leading batch axis)."""
 
@@ -153,8 +156,44 @@ def _stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
     }
 
 
+LUMA = (0.299, 0.587, 0.114)
+"""ITU-R 601 luma weights, as Pillow's ``convert("L")`` uses."""
+
+
+def _texture(images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Sharpness and colourfulness of a [B, H, W, C] batch, in the images' own value units.
+
+    Sharpness is the standard deviation of the 4-neighbour Laplacian of the
+    luma (low for blurred images; NaN below 3x3 pixels). Colourfulness is
+    Hasler and Suesstrunk's metric (0 for grayscale). Drift checks divide both
+    by each split's value range, so 0-1 and 0-255 splits compare.
+    """
+    x = tf.cast(images[..., :3], tf.float32)
+    x = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+    colour = tf.shape(x)[3] >= 3
+    r, g, b = x[..., 0], x[..., tf.minimum(1, tf.shape(x)[3] - 1)], x[..., -1]
+    luma = tf.where(colour, LUMA[0] * r + LUMA[1] * g + LUMA[2] * b, r)
+    lap = (
+        4.0 * luma[:, 1:-1, 1:-1]
+        - luma[:, :-2, 1:-1]
+        - luma[:, 2:, 1:-1]
+        - luma[:, 1:-1, :-2]
+        - luma[:, 1:-1, 2:]
+    )
+    rg, yb = r - g, 0.5 * (r + g) - b
+    mean_rg, mean_yb = tf.reduce_mean(rg, axis=[1, 2]), tf.reduce_mean(yb, axis=[1, 2])
+    spread = tf.sqrt(
+        tf.math.reduce_variance(rg, axis=[1, 2]) + tf.math.reduce_variance(yb, axis=[1, 2])
+    )
+    colorfulness = spread + 0.3 * tf.sqrt(tf.square(mean_rg) + tf.square(mean_yb))
+    return {
+        "sharpness": tf.math.reduce_std(lap, axis=[1, 2]),
+        "colorfulness": tf.where(colour, colorfulness, tf.zeros_like(colorfulness)),
+    }
+
+
 def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics and shape (FEATURE_SPECS minus thumb/dgrid) of a [B, H, W, C] batch."""
+    """Value statistics, texture and shape (FEATURE_SPECS) of a [B, H, W, C] batch."""
     shape = tf.shape(images, out_type=tf.int64)
     out = {
         "height": tf.fill([shape[0]], shape[1]),
@@ -162,14 +201,20 @@ def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
         "channels": tf.fill([shape[0]], shape[3]),
     }
     out.update(_stats(images))
+    out.update(_texture(images))
     return out
 
 
-def image_features(image: np.ndarray) -> dict[str, np.ndarray]:
-    """Every measurement of one HxWxC image, as a batch of one (for images Pillow decoded)."""
+def image_features(image: np.ndarray, head: bytes = b"") -> dict[str, np.ndarray]:
+    """Every measurement of one HxWxC image, as a batch of one (for images Pillow decoded).
+
+    ``head`` is the start of the encoded file, for its format and orientation.
+    """
     out = {k: v.numpy() for k, v in batch_stats(tf.constant(image)[None]).items()}
     thumb, grid = hash_inputs(image)
+    codes, orient = batch_header_info(np.array([head], object))
     out.update(thumb=thumb[None], dgrid=grid[None], content_hash=content_hash(image)[None])
+    out.update(format=codes, orientation=orient)
     return out
 
 
@@ -187,6 +232,10 @@ def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "mean": features["mean"].astype(np.float64),
         "std": features["std"].astype(np.float64),
         "nonfinite": features["nonfinite"],
+        "sharpness": features["sharpness"].astype(np.float64),
+        "colorfulness": features["colorfulness"].astype(np.float64),
+        "format": np.array([FORMATS[c] or None for c in features["format"]], dtype=object),
+        "orientation": features["orientation"].astype(np.int64),
         "content_hash": digests.view("<u8").reshape(n).astype(np.uint64),
         "phash": pack_bits(phash_bits(features["thumb"])),
         "dhash": pack_bits(dhash_bits(features["dgrid"])),

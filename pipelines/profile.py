@@ -31,23 +31,25 @@ from pipelines.features import (
     finish_batch,
     image_features,
 )
+from pipelines.header import FORMATS, HEAD_BYTES, batch_header_info, format_code
 from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source, Split
 
 
 @functools.cache
-def _element_fn(kind: str) -> Any:
-    """The per-image stage as a tf.function, traced once per process and payload kind."""
-    return tf.function(lambda payload: _element(payload, kind), reduce_retracing=True)
+def _element_fn(kind: str, max_pixels: int) -> Any:
+    """The per-image stage as a tf.function, traced once per process, payload kind and limit."""
+    return tf.function(lambda payload: _element(payload, kind, max_pixels), reduce_retracing=True)
 
 
-def _element(payload: tf.Tensor, kind: str) -> dict[str, tf.Tensor]:
-    """Per-image stage (parallel): decode and flatten for batching by size."""
-    image, nbytes = decode_payload(payload, kind)
+def _element(payload: tf.Tensor, kind: str, max_pixels: int) -> dict[str, tf.Tensor]:
+    """Per-image stage (parallel): refuse bombs, decode, flatten for batching by size."""
+    image, nbytes, head = decode_payload(payload, kind, max_pixels)
     return {
         "flat": tf.reshape(image, [-1]),
         "shape": tf.shape(image, out_type=tf.int64),
         "file_bytes": nbytes,
+        "head": head,
     }
 
 
@@ -87,6 +89,9 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8, tf.uint8], stateful=False
     )
     out["thumb"], out["dgrid"], out["content_hash"] = thumbs, grids, digests
+    out["format"], out["orientation"] = tf.numpy_function(
+        batch_header_info, [element["head"]], [tf.int64, tf.int64], stateful=False
+    )
     out["file_bytes"] = element["file_bytes"]
     return out
 
@@ -103,7 +108,7 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
         tagged = split.records.map(lambda p, label, i, k=k: (p, label, i, tf.constant(k, tf.int64)))
         records = tagged if records is None else records.concatenate(tagged)
     ds = records.map(
-        lambda p, label, i, k: (_element_fn(kind)(p), label, i, k),
+        lambda p, label, i, k: (_element_fn(kind, cfg.max_pixels)(p), label, i, k),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -158,25 +163,42 @@ def _failed_records(split: Split, seen: set[str]) -> Iterator[tuple[Any, int, st
         yield payload, int(label), ident.decode()
 
 
-def _diagnose(payload: Any, kind: str, max_pixels: int) -> tuple[Diagnosis, int]:
-    """Why a record failed in tf.data, and its size in bytes."""
+def _diagnose(payload: Any, kind: str, max_pixels: int) -> tuple[Diagnosis, int, bytes]:
+    """Why a record failed in tf.data, its size in bytes and its head."""
     if kind == "path":
         path = Path(payload.decode())
         size = path.stat().st_size if path.is_file() else -1
-        return diagnose_path(path, max_pixels), size
-    return diagnose_bytes(bytes(payload), max_pixels), len(payload)
+        head = _read_head(path) if size > 0 else b""
+        return diagnose_path(path, max_pixels), size, head
+    data = bytes(payload)
+    return diagnose_bytes(data, max_pixels), len(data), data[:HEAD_BYTES]
+
+
+def _read_head(path: Path) -> bytes:
+    """The first HEAD_BYTES of a file (empty when it cannot be read)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(HEAD_BYTES)
+    except OSError:
+        return b""
 
 
 def _failure_rows(split: Split, kind: str, seen: set[str], cfg: ProfileConfig) -> dict[str, list]:
     """Rows for the records tf.data could not decode: measured by Pillow, or errors."""
     rows: dict[str, list] = {name: [] for name in COLUMNS}
     for payload, label, ident in _failed_records(split, seen):
-        diagnosis, size = _diagnose(payload, kind, cfg.max_pixels)
+        diagnosis, size, head = _diagnose(payload, kind, cfg.max_pixels)
         if diagnosis.image is not None:
-            row = {k: v[0] for k, v in finish_batch(image_features(diagnosis.image)).items()}
+            features = image_features(diagnosis.image, head)
+            row = {k: v[0] for k, v in finish_batch(features).items()}
             row.update(thumb=row["thumb"].tobytes(), dtype="uint8", error_kind=None, error=None)
         else:
-            row = {"error_kind": diagnosis.kind, "error": diagnosis.message, "dtype": None}
+            row = {
+                "error_kind": diagnosis.kind,
+                "error": diagnosis.message,
+                "dtype": None,
+                "format": FORMATS[format_code(head)] or None,
+            }
         row.update(split=split.name, id=ident, label=label, file_bytes=size)
         for name in COLUMNS:
             rows[name].append(row.get(name))
@@ -291,7 +313,8 @@ def profile_source(
             table[name] = None
     table = _error_defaults(table)
     table["class_name"] = [
-        class_name_of(int(label), source.class_names) for label in table["label"]
+        source.id_class_names.get(i) or class_name_of(int(label), source.class_names)
+        for i, label in zip(table["id"], table["label"], strict=True)
     ]
     table["group"] = [source.groups.get(i) for i in table["id"]]
     return conform(table)

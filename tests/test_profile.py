@@ -181,3 +181,19 @@ def test_manifest_listing_a_file_twice_profiles_both_rows(tmp_path, digits):
     table = _profile(open_source(str(tmp_path / "m.csv")))
     assert sorted(table["id"]) == ["a.png", "a.png", "b.png"]
     assert table["error_kind"].isna().all()
+
+
+def test_texture_measures_match_references(photo_tree):
+    """Sharpness: std of scipy's Laplacian of the luma; colourfulness: Hasler-Suesstrunk's."""
+    from scipy import ndimage
+
+    table = _profile(open_source(str(photo_tree)))
+    for row in table[table["id"].str.endswith(".png")].itertuples():
+        pixels = np.asarray(Image.open(photo_tree / row.id), dtype=np.float64)
+        luma = pixels @ np.array([0.299, 0.587, 0.114])
+        assert row.sharpness == pytest.approx(ndimage.laplace(luma)[1:-1, 1:-1].std(), rel=1e-4)
+        r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        rg, yb = r - g, (r + g) / 2 - b
+        expected = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+        assert row.colorfulness == pytest.approx(expected, rel=1e-4)
+        assert row.format == "png" and row.orientation == 0

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from audit.checks.balance import find_balance
+from audit.checks.drift import find_drift
 from audit.checks.integrity import find_integrity
 from audit.checks.leakage import find_leakage
+from audit.checks.normalization import find_normalization
 from audit.config import AuditConfig
 from audit.result import Finding, Leakage
 
@@ -36,6 +39,21 @@ def _leakage(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
     return CheckOutput(result.findings, result.leakage)
 
 
+def _balance(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+    """Class balance findings."""
+    return CheckOutput(find_balance(table, cfg.balance))
+
+
+def _normalization(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+    """Normalization consistency findings."""
+    return CheckOutput(find_normalization(table, cfg.normalization))
+
+
+def _drift(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+    """Property drift findings."""
+    return CheckOutput(find_drift(table, cfg))
+
+
 @dataclass(frozen=True)
 class Check:
     """A check family and the function that runs it."""
@@ -47,6 +65,9 @@ class Check:
 CHECKS: tuple[Check, ...] = (
     Check("integrity", _integrity),
     Check("leakage", _leakage),
+    Check("balance", _balance),
+    Check("normalization", _normalization),
+    Check("drift", _drift),
 )
 
 assert len({c.family for c in CHECKS}) == len(CHECKS), "duplicate check family"

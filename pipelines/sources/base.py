@@ -56,6 +56,9 @@ class Source:
         split_class_names: class names as each split itself defines them
             (directory trees: that split's folders), to catch mapping bugs.
         groups: image id to group key (manifest ``group`` column).
+        id_class_names: image id to class name where the source names each
+            image's class itself (a manifest with integer labels and a
+            ``class_name`` column), so a name given two indices shows.
         root: directory that ``path`` payload ids are relative to.
         fingerprint: changes whenever the content may have changed; None
             means the source cannot be cached.
@@ -69,6 +72,7 @@ class Source:
     class_names: tuple[str, ...]
     split_class_names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     groups: Mapping[str, str] = field(default_factory=dict)
+    id_class_names: Mapping[str, str] = field(default_factory=dict)
     root: Path | None = None
     fingerprint: str | None = None
 
@@ -91,14 +95,16 @@ class Source:
 
     def images(self, name: str) -> tf.data.Dataset:
         """Split ``name`` as ``(image, label, id)``, undecodable images dropped."""
+        from audit.config import ProfileConfig
         from pipelines.decode import decode_payload
 
+        limit = ProfileConfig().max_pixels
         records = self.split(name).records
         if self.payload == "image":
             return records
         kind = self.payload
         ds = records.map(
-            lambda p, label, i: (decode_payload(p, kind)[0], label, i),
+            lambda p, label, i: (decode_payload(p, kind, limit)[0], label, i),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         return ds.ignore_errors()

@@ -78,6 +78,11 @@ def load_manifest(path: Path) -> Source:
     groups = {}
     if "group" in table.columns:
         groups = {i: str(g) for i, g in zip(ids, table["group"], strict=True) if pd.notna(g)}
+    id_class_names = {}
+    if "class_name" in table.columns and pd.api.types.is_integer_dtype(table["label"]):
+        id_class_names = {
+            i: str(n) for i, n in zip(ids, table["class_name"], strict=True) if pd.notna(n)
+        }
     return Source(
         kind="manifest",
         location=str(path),
@@ -85,6 +90,7 @@ def load_manifest(path: Path) -> Source:
         splits=tuple(splits),
         class_names=class_names,
         groups=groups,
+        id_class_names=id_class_names,
         root=root,
         fingerprint=fingerprint_files("manifest", [path, *files]),
     )
