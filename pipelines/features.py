@@ -160,35 +160,41 @@ LUMA = (0.299, 0.587, 0.114)
 """ITU-R 601 luma weights, as Pillow's ``convert("L")`` uses."""
 
 
+TEXTURE_SIDE = 128
+"""Sharpness and colourfulness are measured on the central TEXTURE_SIDE square (full resolution)."""
+
+_OPPONENT = tf.constant(
+    [[[[LUMA[0], 1.0, 0.5], [LUMA[1], -1.0, 0.5], [LUMA[2], 0.0, -1.0]]]], tf.float32
+)  # 1x1 conv: RGB -> luma, red-green, yellow-blue
+_LAPLACE = tf.constant([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], tf.float32)[:, :, None, None]
+
+
 def _texture(images: tf.Tensor) -> dict[str, tf.Tensor]:
     """Sharpness and colourfulness of a [B, H, W, C] batch, in the images' own value units.
 
     Sharpness is the standard deviation of the 4-neighbour Laplacian of the
     luma (low for blurred images; NaN below 3x3 pixels). Colourfulness is
-    Hasler and Suesstrunk's metric (0 for grayscale). Drift checks divide both
-    by each split's value range, so 0-1 and 0-255 splits compare.
+    Hasler and Suesstrunk's metric (0 for grayscale). Both come from the
+    central TEXTURE_SIDE square at full resolution: blur stays visible and a
+    large photo costs no more than a small one. Drift checks divide both by
+    each split's value range, so 0-1 and 0-255 splits compare.
     """
-    x = tf.cast(images[..., :3], tf.float32)
-    x = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
-    colour = tf.shape(x)[3] >= 3
-    r, g, b = x[..., 0], x[..., tf.minimum(1, tf.shape(x)[3] - 1)], x[..., -1]
-    luma = tf.where(colour, LUMA[0] * r + LUMA[1] * g + LUMA[2] * b, r)
-    lap = (
-        4.0 * luma[:, 1:-1, 1:-1]
-        - luma[:, :-2, 1:-1]
-        - luma[:, 2:, 1:-1]
-        - luma[:, 1:-1, :-2]
-        - luma[:, 1:-1, 2:]
-    )
-    rg, yb = r - g, 0.5 * (r + g) - b
-    mean_rg, mean_yb = tf.reduce_mean(rg, axis=[1, 2]), tf.reduce_mean(yb, axis=[1, 2])
-    spread = tf.sqrt(
-        tf.math.reduce_variance(rg, axis=[1, 2]) + tf.math.reduce_variance(yb, axis=[1, 2])
-    )
-    colorfulness = spread + 0.3 * tf.sqrt(tf.square(mean_rg) + tf.square(mean_yb))
+    h, w = tf.shape(images)[1], tf.shape(images)[2]
+    top, left = tf.maximum((h - TEXTURE_SIDE) // 2, 0), tf.maximum((w - TEXTURE_SIDE) // 2, 0)
+    x = tf.cast(images[:, top : top + TEXTURE_SIDE, left : left + TEXTURE_SIDE], tf.float32)
+    if images.dtype != tf.uint8:
+        x = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+    x = tf.cond(
+        tf.shape(x)[3] >= 3, lambda: x[..., :3], lambda: tf.tile(x[..., :1], [1, 1, 1, 3])
+    )  # gray (+alpha) as R=G=B: colourfulness 0
+    opponent = tf.nn.conv2d(x, _OPPONENT, 1, "VALID")
+    lap = tf.nn.conv2d(opponent[..., :1], _LAPLACE, 1, "VALID")
+    _, lap_var = tf.nn.moments(lap, axes=[1, 2, 3])
+    mean, var = tf.nn.moments(opponent[..., 1:], axes=[1, 2])
+    spread = tf.sqrt(tf.reduce_sum(var, axis=-1))
     return {
-        "sharpness": tf.math.reduce_std(lap, axis=[1, 2]),
-        "colorfulness": tf.where(colour, colorfulness, tf.zeros_like(colorfulness)),
+        "sharpness": tf.sqrt(lap_var),
+        "colorfulness": spread + 0.3 * tf.sqrt(tf.reduce_sum(tf.square(mean), axis=-1)),
     }
 
 
