@@ -66,7 +66,7 @@ def run_check(
         findings=findings,
         leakage=leakage,
         balance=balance_summary(table),
-        normalization=normalization_summary(table),
+        normalization=normalization_summary(table, cfg.normalization),
         gate=decide(findings, cfg.fail_on),
         attribution=None,
         checks_run=[c.family for c in CHECKS],

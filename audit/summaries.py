@@ -10,12 +10,22 @@ from typing import Any
 
 import pandas as pd
 
-from audit.table import decoded
+from audit.checks.balance import class_counts, prior_shift
+from audit.checks.normalization import split_scales
+from audit.config import NormalizationConfig
+from audit.table import decoded, reference_split
 
 
 def balance_summary(table: pd.DataFrame) -> dict[str, Any]:
-    """Per split: image count, class counts and shares, largest/smallest class ratio."""
+    """Per split: image count, class counts and shares, largest/smallest class ratio.
+
+    Splits other than the reference also get ``prior_shift``: the chi-square
+    p-value and Jensen-Shannon distance of their class counts against it.
+    """
     out: dict[str, Any] = {}
+    measured = decoded(table)
+    matrix = class_counts(measured) if len(measured) else None
+    reference = reference_split(measured)
     for split, rows in table.groupby("split", sort=False):
         counts = rows["class_name"].fillna("<unlabelled>").value_counts().sort_index()
         total = int(counts.sum())
@@ -27,6 +37,16 @@ def balance_summary(table: pd.DataFrame) -> dict[str, Any]:
             if len(counts)
             else None,
         }
+    if matrix is not None and reference is not None:
+        ref = matrix.loc[reference].to_numpy(float)
+        for split in matrix.index:
+            if split != reference and split in out:
+                p_value, distance = prior_shift(ref, matrix.loc[split].to_numpy(float))
+                out[split]["prior_shift"] = {
+                    "reference": reference,
+                    "p_value": p_value,
+                    "jensen_shannon": round(distance, 6),
+                }
     return out
 
 
@@ -35,12 +55,16 @@ def _finite(value: float) -> float | None:
     return None if pd.isna(value) else round(float(value), 6)
 
 
-def normalization_summary(table: pd.DataFrame) -> dict[str, Any]:
-    """Per split: dtypes, value range, mean/std overall and per channel, shapes."""
+def normalization_summary(
+    table: pd.DataFrame, cfg: NormalizationConfig | None = None
+) -> dict[str, Any]:
+    """Per split: value scale, dtypes, value range, mean/std overall and per channel, shapes."""
     out: dict[str, Any] = {}
+    scales = split_scales(table, cfg or NormalizationConfig())
     for split, rows in decoded(table).groupby("split", sort=False):
         shapes = rows.groupby(["height", "width", "channels"]).size().sort_values(ascending=False)
         out[str(split)] = {
+            "scale": scales[str(split)].name,
             "dtypes": sorted(rows["dtype"].dropna().unique().tolist()),
             "min": _finite(rows["min"].min()),
             "max": _finite(rows["max"].max()),
