@@ -121,7 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--fail-on",
         choices=("error", "warning"),
-        help="lowest finding severity that fails the gate (default: error)",
+        help="lowest finding severity that fails the gate on top of the suite (default: error)",
+    )
+    check.add_argument(
+        "--suite",
+        type=Path,
+        metavar="FILE",
+        help="Great Expectations suite (JSON) for the gate; default: the packaged suite "
+        "(write it out with 'leakage-audit suite init')",
     )
     check.add_argument(
         "--flip-invariant", action="store_true", help="also match horizontally mirrored copies"
@@ -143,6 +150,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="thumbnail correlation that confirms a near duplicate (default 0.99)",
     )
     check.set_defaults(run=cmd_check)
+
+    suite = sub.add_parser(
+        "suite",
+        help="write the default expectation suite out for editing",
+        description="Manage the Great Expectations suite that the gate runs.",
+    )
+    suite_sub = suite.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
+    init = suite_sub.add_parser(
+        "init",
+        help="write the default suite to FILE",
+        description="Write the default suite (GE 1.x JSON) to FILE; edit its bounds, "
+        "then pass it to 'check --suite FILE'.",
+    )
+    init.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        default=Path("leakage-audit-suite.json"),
+        help="where to write it (default: %(default)s)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    init.set_defaults(run=cmd_suite_init)
 
     demo = sub.add_parser(
         "demo",
@@ -240,28 +269,49 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _write_reports(run: Any, out: Path, quiet: bool) -> None:
-    """Write report.json and print the summary."""
-    from reports.json import write_json
+    """Write report.json, junit.xml and validation.json, then print the summary."""
+    from reports.json import write_json, write_validation
+    from reports.junit import write_junit
     from reports.terminal import print_summary
 
-    path = out / "report.json"
-    write_json(run.result, path)
+    paths = [out / "report.json", out / "junit.xml", out / "validation.json"]
+    write_json(run.result, paths[0])
+    write_junit(run.result, paths[1])
+    write_validation(run.validation, paths[2])
     if not quiet:
-        print_summary(run.result, [path], _console())
+        print_summary(run.result, paths, _console())
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``leakage-audit check``: checks and gate, reports, exit code."""
     from audit.run import run_check
+    from expectations.suite import load_suite
+    from expectations.validate import check_suite
 
     cfg = _config(args)
+    suite = load_suite(args.suite)
+    check_suite(suite)
     source = _open(args)
     _prepare_out(args.out)
     run = run_check(
-        source, cfg, cache_dir=_cache_dir(args), progress=_progress(args), command=args.command_line
+        source,
+        cfg,
+        suite=suite,
+        cache_dir=_cache_dir(args),
+        progress=_progress(args),
+        command=args.command_line,
     )
     _write_reports(run, args.out, args.quiet)
     return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
+
+
+def cmd_suite_init(args: argparse.Namespace) -> int:
+    """``leakage-audit suite init``: write the default suite out for editing."""
+    from expectations.suite import write_default_suite
+
+    write_default_suite(args.file, force=args.force)
+    print(f"wrote the default suite to {args.file}; edit it, then: check SRC --suite {args.file}")
+    return EXIT_PASSED
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -82,6 +82,30 @@ class Leakage:
 
 
 @dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation of the gate's suite and how the data met it.
+
+    Attributes:
+        name: how the suite names it (``meta.name``).
+        table: ``images`` or ``splits``.
+        expectation: the Great Expectations type.
+        column: the column it bounds, if any.
+        success: whether the data met it.
+        observed: what was found, in words (``test: 32``, ``2 distinct values``).
+        description: what it asks, from the suite.
+
+    """
+
+    name: str
+    table: str
+    expectation: str
+    column: str | None
+    success: bool
+    observed: str
+    description: str
+
+
+@dataclass(frozen=True)
 class Gate:
     """The pass/fail decision and why."""
 
@@ -105,6 +129,8 @@ class AuditResult:
     checks_run: list[str]
     command: str
     tool_version: str
+    expectations: list[ExpectationOutcome] = field(default_factory=list)
+    suite: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json document."""

@@ -6,8 +6,9 @@ Only wiring: each stage lives in its own module. This is also the Python API:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -17,6 +18,9 @@ from audit.config import AuditConfig
 from audit.gate import decide
 from audit.result import SEVERITY_RANK, AuditResult, DatasetSummary, Finding, Leakage
 from audit.summaries import balance_summary, normalization_summary
+from expectations.suite import Suite, load_suite
+from expectations.tables import image_table, split_table
+from expectations.validate import run_suite
 from pipelines.cache import profile_cached
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
@@ -24,11 +28,12 @@ from pipelines.sources.base import Source
 
 @dataclass(frozen=True)
 class CheckRun:
-    """An audit result with the table it was computed from."""
+    """An audit result with the table it was computed from and GE's validation result."""
 
     result: AuditResult
     table: pd.DataFrame
     cache_hit: bool
+    validation: dict[str, Any] = field(default_factory=dict)
 
 
 def summarize_dataset(source: Source, table: pd.DataFrame) -> DatasetSummary:
@@ -49,28 +54,58 @@ def run_checks(table: pd.DataFrame, cfg: AuditConfig) -> tuple[list[Finding], Le
     return findings, leakage
 
 
-def run_check(
+def audit_table(
     source: Source,
-    cfg: AuditConfig | None = None,
-    *,
-    cache_dir: Path | None = None,
-    progress: Progress | None = None,
+    table: pd.DataFrame,
+    cfg: AuditConfig,
+    suite: Suite,
     command: str = "",
-) -> CheckRun:
-    """Profile ``source`` and run the data checks and the gate (no training)."""
-    cfg = cfg or AuditConfig()
-    table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
+    extra_findings: list[Finding] | None = None,
+) -> tuple[AuditResult, dict[str, Any]]:
+    """Checks, summaries and the gate (findings and suite) over a profiled table."""
     findings, leakage = run_checks(table, cfg)
+    if extra_findings:
+        findings = sorted(
+            findings + extra_findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.check)
+        )
+    balance = balance_summary(table)
+    normalization = normalization_summary(table, cfg.normalization)
+    tables = {
+        "images": image_table(table),
+        "splits": split_table(table, findings, balance, normalization, cfg.balance.p_value),
+    }
+    suite_run = run_suite(suite, tables)
     result = AuditResult(
         dataset=summarize_dataset(source, table),
         findings=findings,
         leakage=leakage,
-        balance=balance_summary(table),
-        normalization=normalization_summary(table, cfg.normalization),
-        gate=decide(findings, cfg.fail_on),
+        balance=balance,
+        normalization=normalization,
+        gate=decide(findings, cfg.fail_on, suite_run.failed),
         attribution=None,
         checks_run=[c.family for c in CHECKS],
         command=command,
         tool_version=__version__,
+        expectations=suite_run.outcomes,
+        suite=suite.origin,
     )
-    return CheckRun(result=result, table=table, cache_hit=hit)
+    return result, suite_run.validation
+
+
+def run_check(
+    source: Source,
+    cfg: AuditConfig | None = None,
+    *,
+    suite: Suite | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    command: str = "",
+) -> CheckRun:
+    """Profile ``source``, run the data checks and the gate (no training).
+
+    ``suite`` is the expectation suite (default: the one shipped in the package).
+    """
+    cfg = cfg or AuditConfig()
+    table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
+    result, validation = audit_table(source, table, cfg, suite or load_suite(None), command)
+    return CheckRun(result=result, table=table, cache_hit=hit, validation=validation)

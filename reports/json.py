@@ -36,6 +36,11 @@ def write_json(result: AuditResult, path: Path) -> None:
     atomic_write_text(path, render_json(result))
 
 
+def write_validation(validation: dict[str, Any], path: Path) -> None:
+    """Write Great Expectations' validation result (validation.json) atomically."""
+    atomic_write_text(path, json.dumps(validation, indent=2, default=str) + "\n")
+
+
 def report_schema() -> dict[str, Any]:
     """The JSON Schema of report.json that ships with the package."""
     text = resources.files("reports").joinpath("schema", SCHEMA_FILE).read_text(encoding="utf-8")

@@ -72,8 +72,15 @@ def print_summary(result: AuditResult, outputs: list[Path], console: Console) ->
         f"dataset  {result.dataset.source}  [{result.dataset.kind}]  {splits}, "
         f"{len(result.dataset.classes)} classes"
     )
+    outcomes = {o.name: o for o in result.expectations}
+    met = sum(o.success for o in result.expectations)
+    if result.expectations:
+        console.print(
+            f"suite    {met}/{len(result.expectations)} expectations met  ({result.suite})"
+        )
     for name in gate.failed_expectations:
-        console.print(f"  [red]failed expectation[/] {name}")
+        observed = f": {outcomes[name].observed}" if name in outcomes else ""
+        console.print(f"  [red]failed expectation[/] {name}{observed}")
     if result.findings:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for column in ("severity", "check", "count", "finding"):
