@@ -50,8 +50,11 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr, highlight=False)
 
 
-def _source_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every subcommand that reads a dataset."""
+def _source_options(parser: argparse.ArgumentParser, out: str | None = "audit-report") -> None:
+    """Options shared by every subcommand that reads a dataset.
+
+    ``out`` is the default of ``--out``; None means the subcommand has no ``--out``.
+    """
     from pipelines.formats import FORMATS
 
     parser.add_argument(
@@ -59,12 +62,13 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         help="dataset: a directory tree, .npz, .csv/.parquet manifest, "
         "TFRecord file or folder, prepared TFDS folder, or tfds:NAME",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("audit-report"),
-        help="folder for the reports (default: %(default)s)",
-    )
+    if out is not None:
+        parser.add_argument(
+            "--out",
+            type=Path,
+            default=Path(out),
+            help="output folder (default: %(default)s)",
+        )
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -149,7 +153,41 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="thumbnail correlation that confirms a near duplicate (default 0.99)",
     )
+    check.add_argument(
+        "--against",
+        type=Path,
+        metavar="INDEX",
+        help="treat SRC as a new batch: also report its duplicates of the images in INDEX "
+        "(built with 'leakage-audit index build')",
+    )
     check.set_defaults(run=cmd_check)
+
+    index = sub.add_parser(
+        "index",
+        help="build or extend a dataset index for 'check NEW --against INDEX'",
+        description="Persist a dataset's profile and pHash index, so new batches are checked "
+        "for copies of its images without profiling it again.",
+    )
+    index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    build = index_sub.add_parser(
+        "build",
+        help="index the dataset SRC into the folder --out",
+        description="Profile SRC and write INDEX/{profile.parquet,phash.faiss,index.json}.",
+    )
+    _source_options(build, out="leakage-audit-index")
+    build.set_defaults(run=cmd_index_build)
+    add = index_sub.add_parser(
+        "add",
+        help="append an accepted batch SRC to the index INDEX",
+        description="Profile SRC and append its readable images to INDEX.",
+    )
+    add.add_argument("index", type=Path, help="the index folder")
+    _source_options(add, out=None)
+    add.add_argument("--split", help="put every added image in this split (default: keep SRC's)")
+    add.add_argument(
+        "--prefix", default="", help="prefix for the added image ids, to keep them unique"
+    )
+    add.set_defaults(run=cmd_index_add)
 
     suite = sub.add_parser(
         "suite",
@@ -287,10 +325,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from audit.run import run_check
     from expectations.suite import load_suite
     from expectations.validate import check_suite
+    from pipelines.dataset_index import load_index
 
     cfg = _config(args)
     suite = load_suite(args.suite)
     check_suite(suite)
+    against = load_index(args.against) if args.against else None
     source = _open(args)
     _prepare_out(args.out)
     run = run_check(
@@ -300,9 +340,54 @@ def cmd_check(args: argparse.Namespace) -> int:
         cache_dir=_cache_dir(args),
         progress=_progress(args),
         command=args.command_line,
+        against=against,
     )
     _write_reports(run, args.out, args.quiet)
     return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
+
+
+def _profile(args: argparse.Namespace) -> Any:
+    """Open the source the arguments name and profile it (cached)."""
+    from pipelines.cache import profile_cached
+
+    source = _open(args)
+    table, _ = profile_cached(source, _config(args).profile, _cache_dir(args), _progress(args))
+    return source, table
+
+
+def _index_summary(index: Any, quiet: bool, verb: str) -> None:
+    """One line on what the index now holds."""
+    if not quiet:
+        splits = ", ".join(f"{k}={v}" for k, v in index.meta["splits"].items())
+        _console().print(
+            f"{verb}; index {index.path} holds {index.meta['images']} images ({splits})",
+            soft_wrap=True,
+        )
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    """``leakage-audit index build``: profile SRC and persist its index."""
+    from pipelines.dataset_index import build_index
+
+    source, table = _profile(args)
+    index = build_index(table, source.location, args.out)
+    skipped = int(table["error_kind"].notna().sum())
+    _index_summary(
+        index, args.quiet, f"indexed {len(index.table)} images, skipped {skipped} unreadable"
+    )
+    return EXIT_PASSED
+
+
+def cmd_index_add(args: argparse.Namespace) -> int:
+    """``leakage-audit index add``: append an accepted batch to an index."""
+    from pipelines.dataset_index import append_batch, load_index
+
+    index = load_index(args.index)
+    source, table = _profile(args)
+    before = len(index.table)
+    index = append_batch(index, table, source.location, args.split, args.prefix)
+    _index_summary(index, args.quiet, f"added {len(index.table) - before} images from {args.src}")
+    return EXIT_PASSED
 
 
 def cmd_suite_init(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -141,17 +142,17 @@ SMALL_JOIN_PAIRS = 1_000_000
 """Below this many pairs NumPy brute force answers before FAISS has built its index."""
 
 
-def faiss_pairs(left: np.ndarray, right: np.ndarray, radius: int, block: int = 65536) -> Matches:
-    """Every pair within the radius with FAISS's exact binary index (SIMD popcount, C++).
-
-    benchmarks/search_scale.py measured it 40x faster than the multi-index
-    above on uniform hashes and immune to clustered ones, so the local join
-    uses it; queries go in blocks to bound the result buffers.
-    """
+def binary_index(hashes: np.ndarray) -> Any:
+    """A FAISS exact binary index (IndexBinaryFlat) over 64-bit hashes; row k is hash k."""
     import faiss
 
     index = faiss.IndexBinaryFlat(BITS)
-    index.add(np.ascontiguousarray(right, dtype=np.uint64).view(np.uint8).reshape(-1, 8))
+    index.add(np.ascontiguousarray(hashes, dtype=np.uint64).view(np.uint8).reshape(-1, 8))
+    return index
+
+
+def range_pairs(index: Any, left: np.ndarray, radius: int, block: int = 65536) -> Matches:
+    """Every ``(left[i], indexed j)`` within the radius, querying ``block`` hashes at a time."""
     parts = []
     for s in range(0, len(left), block):
         q = np.ascontiguousarray(left[s : s + block], dtype=np.uint64).view(np.uint8).reshape(-1, 8)
@@ -162,6 +163,16 @@ def faiss_pairs(left: np.ndarray, right: np.ndarray, radius: int, block: int = 6
         empty = np.zeros(0, np.int64)
         return Matches(empty, empty, empty)
     return Matches(*(np.concatenate(p) for p in zip(*parts, strict=True)))
+
+
+def faiss_pairs(left: np.ndarray, right: np.ndarray, radius: int, block: int = 65536) -> Matches:
+    """Every pair within the radius with FAISS's exact binary index (SIMD popcount, C++).
+
+    benchmarks/search_scale.py measured it 40x faster than the multi-index
+    above on uniform hashes and immune to clustered ones, so the local join
+    uses it; queries go in blocks to bound the result buffers.
+    """
+    return range_pairs(binary_index(right), left, radius, block)
 
 
 def radius_join(left: np.ndarray, right: np.ndarray, radius: int) -> Matches:

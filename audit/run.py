@@ -14,6 +14,7 @@ import pandas as pd
 
 from audit import __version__
 from audit.checks import CHECKS
+from audit.checks.leakage import find_indexed_duplicates
 from audit.config import AuditConfig
 from audit.gate import decide
 from audit.result import SEVERITY_RANK, AuditResult, DatasetSummary, Finding, Leakage
@@ -22,6 +23,7 @@ from expectations.suite import Suite, load_suite
 from expectations.tables import image_table, split_table
 from expectations.validate import run_suite
 from pipelines.cache import profile_cached
+from pipelines.dataset_index import DatasetIndex
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
 
@@ -60,14 +62,21 @@ def audit_table(
     cfg: AuditConfig,
     suite: Suite,
     command: str = "",
-    extra_findings: list[Finding] | None = None,
+    against: DatasetIndex | None = None,
 ) -> tuple[AuditResult, dict[str, Any]]:
-    """Checks, summaries and the gate (findings and suite) over a profiled table."""
+    """Checks, summaries and the gate (findings and suite) over a profiled table.
+
+    With ``against``, the table is a new batch and its duplicates of the
+    indexed images are findings and pairs too.
+    """
     findings, leakage = run_checks(table, cfg)
-    if extra_findings:
-        findings = sorted(
-            findings + extra_findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.check)
+    if against is not None:
+        radius = cfg.leakage.phash_radius
+        extra, pairs = find_indexed_duplicates(
+            table, against.table, lambda h: against.search(h, radius), cfg.leakage
         )
+        findings = sorted(findings + extra, key=lambda f: (-SEVERITY_RANK[f.severity], f.check))
+        leakage = Leakage(pairs=leakage.pairs + pairs, label_conflicts=leakage.label_conflicts)
     balance = balance_summary(table)
     normalization = normalization_summary(table, cfg.normalization)
     tables = {
@@ -100,12 +109,15 @@ def run_check(
     cache_dir: Path | None = None,
     progress: Progress | None = None,
     command: str = "",
+    against: DatasetIndex | None = None,
 ) -> CheckRun:
     """Profile ``source``, run the data checks and the gate (no training).
 
-    ``suite`` is the expectation suite (default: the one shipped in the package).
+    ``suite`` is the expectation suite (default: the one shipped in the
+    package); ``against`` an indexed dataset the source is a new batch for.
     """
     cfg = cfg or AuditConfig()
     table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
-    result, validation = audit_table(source, table, cfg, suite or load_suite(None), command)
+    suite = suite or load_suite(None)
+    result, validation = audit_table(source, table, cfg, suite, command, against)
     return CheckRun(result=result, table=table, cache_hit=hit, validation=validation)

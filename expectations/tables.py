@@ -48,6 +48,7 @@ SPLIT_COLUMNS = [
     "cross_split_duplicates",
     "label_conflicts",
     "group_overlaps",
+    "indexed_duplicates",
 ]
 
 
@@ -90,6 +91,8 @@ def split_table(
     for spread in overlap.evidence["groups"].values() if overlap else []:
         for split in spread:
             groups[split] = groups.get(split, 0) + 1
+    indexed = _by_check(findings, "leakage.indexed_duplicate")
+    indexed_copies = _count_ids(indexed.evidence["copies_to_drop"] if indexed else [], split_of)
     missing: dict[str, int] = {}
     for f in findings:
         if f.check == "balance.missing_class":
@@ -118,6 +121,7 @@ def split_table(
                 "cross_split_duplicates": duplicates.get(split, 0),
                 "label_conflicts": conflicts.get(split, 0),
                 "group_overlaps": groups.get(split, 0),
+                "indexed_duplicates": indexed_copies.get(split, 0),
             }
         )
     return pd.DataFrame(rows, columns=SPLIT_COLUMNS).set_index("split", drop=False)

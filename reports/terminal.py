@@ -96,4 +96,4 @@ def print_summary(result: AuditResult, outputs: list[Path], console: Console) ->
     else:
         console.print("no findings")
     for path in outputs:
-        console.print(f"report   {path}")
+        console.print(f"report   {path}", soft_wrap=True)

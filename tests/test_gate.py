@@ -71,7 +71,7 @@ def test_clean_data_passes(tmp_path, mnist_split, capsys):
     src = _npz(tmp_path / "clean.npz", mnist_split)
     assert _check(src, tmp_path / "out") == EXIT_PASSED
     printed = capsys.readouterr().out
-    assert "PASSED" in printed and "9/9 expectations met" in printed
+    assert "PASSED" in printed and "10/10 expectations met" in printed
     assert _failed_cases(tmp_path / "out" / "junit.xml") == set()
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["gate"] == {**report["gate"], "passed": True, "failed_expectations": []}

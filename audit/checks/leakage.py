@@ -18,6 +18,7 @@ Pairs are listed across and within splits; a finding says which copies to drop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -28,7 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from audit.config import LeakageConfig
 from audit.errors import UserError
-from audit.hash_index import radius_join, self_pairs
+from audit.hash_index import Matches, radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
 from audit.result import DuplicatePair, Finding, Leakage, name_ids
 from audit.similarity import thumbnail_similarity
@@ -69,29 +70,154 @@ def _flipped_phash(thumbs: np.ndarray) -> np.ndarray:
     return pack_bits(phash_bits(np.ascontiguousarray(thumbs[:, :, ::-1])))
 
 
+def _verified(
+    candidates: pd.DataFrame, thumbs_a: np.ndarray, thumbs_b: np.ndarray, cfg: LeakageConfig
+) -> pd.DataFrame:
+    """Candidates (``i`` in a, ``j`` in b, ``hamming``, ``mirrored``) confirmed on thumbnails."""
+    i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
+    mirrored = candidates["mirrored"].to_numpy()
+    other = np.where(mirrored[:, None, None], thumbs_b[j][:, :, ::-1], thumbs_b[j])
+    sim = thumbnail_similarity(thumbs_a[i], other, cfg.max_shift, threshold=cfg.similarity)
+    ok = sim >= cfg.similarity
+    frame = pd.DataFrame(
+        {
+            "i": i[ok],
+            "j": j[ok],
+            "kind": "near",
+            "hamming": candidates["hamming"].to_numpy()[ok],
+            "similarity": sim[ok],
+        }
+    )
+    return frame.sort_values("similarity", ascending=False).drop_duplicates(["i", "j"])
+
+
+def _candidates(found: Matches, mirrored: bool) -> pd.DataFrame:
+    """Hash matches as a candidate frame."""
+    return pd.DataFrame(
+        {"i": found.left, "j": found.right, "hamming": found.distance, "mirrored": mirrored}
+    )
+
+
 def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     """Hash candidates within the radius, confirmed on thumbnails, exact duplicates excluded."""
     phash, content = rows["phash"].to_numpy(), rows["content_hash"].to_numpy()
     thumbs = thumbnails(rows)
-    found = self_pairs(phash, cfg.phash_radius)
-    i, j, dist = found.left, found.right, found.distance
-    mirrored = np.zeros(len(i), bool)
+    parts = [_candidates(self_pairs(phash, cfg.phash_radius), False)]
     if cfg.flip_invariant:
         flips = radius_join(_flipped_phash(thumbs), phash, cfg.phash_radius)
         keep = flips.left != flips.right
-        i = np.concatenate([i, np.minimum(flips.left, flips.right)[keep]])
-        j = np.concatenate([j, np.maximum(flips.left, flips.right)[keep]])
-        dist = np.concatenate([dist, flips.distance[keep]])
-        mirrored = np.concatenate([mirrored, np.ones(int(keep.sum()), bool)])
-    distinct = content[i] != content[j]
-    i, j, dist, mirrored = i[distinct], j[distinct], dist[distinct], mirrored[distinct]
-    other = np.where(mirrored[:, None, None], thumbs[j][:, :, ::-1], thumbs[j])
-    sim = thumbnail_similarity(thumbs[i], other, cfg.max_shift, threshold=cfg.similarity)
-    ok = sim >= cfg.similarity
-    frame = pd.DataFrame(
-        {"i": i[ok], "j": j[ok], "kind": "near", "hamming": dist[ok], "similarity": sim[ok]}
+        parts.append(
+            _candidates(
+                Matches(
+                    np.minimum(flips.left, flips.right)[keep],
+                    np.maximum(flips.left, flips.right)[keep],
+                    flips.distance[keep],
+                ),
+                True,
+            )
+        )
+    candidates = pd.concat(parts, ignore_index=True)
+    candidates = candidates[content[candidates["i"]] != content[candidates["j"]]]
+    return _verified(candidates, thumbs, thumbs, cfg)
+
+
+def pairs_against(
+    batch: pd.DataFrame,
+    indexed: pd.DataFrame,
+    search: Callable[[np.ndarray], Matches],
+    cfg: LeakageConfig,
+) -> pd.DataFrame:
+    """Exact and near duplicate pairs between batch rows ``i`` and indexed rows ``j``.
+
+    ``search`` returns the indexed rows within ``cfg.phash_radius`` of each
+    query hash (a prebuilt binary index); candidates are verified on
+    thumbnails as within a dataset.
+    """
+    content_b = indexed["content_hash"].to_numpy()
+    content_a = batch["content_hash"].to_numpy()
+    exact_j = pd.Series(np.arange(len(indexed))).groupby(content_b).first()
+    hit = pd.Series(content_a).map(exact_j)
+    exact = pd.DataFrame(
+        {
+            "i": np.nonzero(hit.notna().to_numpy())[0],
+            "j": hit.dropna().astype(int).to_numpy(),
+            "kind": "exact",
+            "similarity": 1.0,
+        }
     )
-    return frame.sort_values("similarity", ascending=False).drop_duplicates(["i", "j"])
+    exact["hamming"] = hamming(
+        batch["phash"].to_numpy()[exact["i"]], indexed["phash"].to_numpy()[exact["j"]]
+    ).astype(int)
+    thumbs_a = thumbnails(batch)
+    parts = [_candidates(search(batch["phash"].to_numpy()), False)]
+    if cfg.flip_invariant:
+        parts.append(_candidates(search(_flipped_phash(thumbs_a)), True))
+    candidates = pd.concat(parts, ignore_index=True)
+    candidates = candidates[content_a[candidates["i"]] != content_b[candidates["j"]]]
+    if candidates.empty:
+        return exact[PAIR_COLUMNS]
+    needed = np.unique(candidates["j"].to_numpy())
+    local = np.searchsorted(needed, candidates["j"].to_numpy())
+    thumbs_b = thumbnails(indexed.iloc[needed])
+    near = _verified(candidates.assign(j=local), thumbs_a, thumbs_b, cfg)
+    near["j"] = needed[near["j"].to_numpy()]
+    return pd.concat([exact[PAIR_COLUMNS], near[PAIR_COLUMNS]], ignore_index=True)
+
+
+def find_indexed_duplicates(
+    batch_table: pd.DataFrame,
+    indexed: pd.DataFrame,
+    search: Callable[[np.ndarray], Matches],
+    cfg: LeakageConfig,
+) -> tuple[list[Finding], list[DuplicatePair]]:
+    """New images that duplicate (exactly or nearly) images already in an indexed dataset.
+
+    For ingestion: a batch must not bring in copies of images the dataset
+    already holds, above all of its test images.
+    """
+    batch = decoded(batch_table).reset_index(drop=True)
+    pairs = pairs_against(batch, indexed, search, cfg)
+    if pairs.empty:
+        return [], []
+    new_ids, old_ids = batch["id"].to_numpy(), indexed["id"].to_numpy()
+    old_split = indexed["split"].to_numpy()
+    labels_a, labels_b = batch["class_name"].to_numpy(), indexed["class_name"].to_numpy()
+    best = pairs.sort_values(["kind", "similarity"], ascending=[True, False]).drop_duplicates("i")
+    listed = [
+        {
+            "new": str(new_ids[i]),
+            "indexed": str(old_ids[j]),
+            "indexed_split": str(old_split[j]),
+            "kind": str(kind),
+            "hamming": int(h),
+            "similarity": round(float(s), 4),
+            "label_differs": bool(labels_a[i] != labels_b[j]),
+        }
+        for i, j, kind, h, s in best[PAIR_COLUMNS].itertuples(index=False)
+    ]
+    per_split = pd.Series([p["indexed_split"] for p in listed]).value_counts().to_dict()
+    copies = [p["new"] for p in listed]
+    differ = sum(p["label_differs"] for p in listed)
+    counts = ", ".join(f"{k}: {v}" for k, v in per_split.items())
+    finding = Finding(
+        check="leakage.indexed_duplicate",
+        severity=cfg.cross_split_severity,
+        message=f"{len(copies)} new images duplicate images already indexed ({counts})"
+        + (f"; {differ} under another label" if differ else ""),
+        count=len(copies),
+        evidence={
+            "per_indexed_split": per_split,
+            "pairs": listed[:10_000],
+            "copies_to_drop": copies,
+        },
+        fix=f"Do not ingest these copies: {name_ids(copies)}; they duplicate images the dataset "
+        "already holds (a copy of a test image in train leaks it).",
+    )
+    report = [
+        DuplicatePair(str(new_ids[i]), str(old_ids[j]), str(k), int(h), round(float(s), 4))
+        for i, j, k, h, s in pairs[PAIR_COLUMNS].head(cfg.max_report_pairs).itertuples(index=False)
+    ]
+    return [finding], report
 
 
 def duplicate_groups(n: int, pairs: pd.DataFrame) -> np.ndarray:
