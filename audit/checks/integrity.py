@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from audit.checks.evidence import image_finding
 from audit.config import IntegrityConfig
 from audit.result import Finding, name_ids
 from audit.table import decoded
@@ -47,21 +48,6 @@ EXTENSION_FORMATS = {
 CHANNEL_MODES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
 
 
-def _file_finding(
-    check: str, severity: str, rows: pd.DataFrame, noun: str, fix: str, cfg: IntegrityConfig
-) -> Finding:
-    """A finding naming the files of ``rows``."""
-    ids = rows["id"].tolist()
-    return Finding(
-        check=check,
-        severity=severity,
-        message=f"{len(ids)} {noun}: {name_ids(ids, cfg.max_ids_in_message)}",
-        count=len(ids),
-        evidence={"ids": ids[:1000], "per_split": rows.groupby("split").size().to_dict()},
-        fix=fix,
-    )
-
-
 def _wrong_extension(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
     """Files whose content is another format than their extension says."""
     suffix = table["id"].str.extract(r"(\.[^./]+)$", expand=False).str.lower()
@@ -69,14 +55,14 @@ def _wrong_extension(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]
     wrong = table[promised.notna() & table["format"].notna() & (promised != table["format"])]
     if wrong.empty:
         return []
-    finding = _file_finding(
+    finding = image_finding(
         "integrity.wrong_extension",
         cfg.wrong_extension_severity,
         wrong,
         "file(s) whose content is another format than the extension says",
         "Re-save them in the format their name says, or rename them; loaders that pick a "
         "decoder by extension (or filter by it) fail or skip them.",
-        cfg,
+        cfg.max_ids_in_message,
     )
     actual = dict(zip(wrong["id"], wrong["format"], strict=True))
     finding.evidence["actual_format"] = dict(list(actual.items())[:1000])
@@ -88,7 +74,7 @@ def _exif_rotated(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
     rotated = table[table["orientation"] > 1]
     if rotated.empty:
         return []
-    finding = _file_finding(
+    finding = image_finding(
         "integrity.exif_rotated",
         cfg.exif_rotated_severity,
         rotated,
@@ -96,7 +82,7 @@ def _exif_rotated(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
         "Bake the rotation into the pixels (PIL.ImageOps.exif_transpose) and drop the tag: "
         "tf.io.decode_image ignores EXIF, most viewers and PIL-based loaders apply it, so "
         "the model trains on a different orientation than people labelled.",
-        cfg,
+        cfg.max_ids_in_message,
     )
     finding.evidence["orientation"] = dict(
         list(zip(rotated["id"], rotated["orientation"].astype(int), strict=True))[:1000]
@@ -113,7 +99,7 @@ def _tiny(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
     if tiny.empty:
         return []
     return [
-        _file_finding(
+        image_finding(
             "integrity.tiny_image",
             cfg.tiny_severity,
             tiny,
@@ -121,7 +107,7 @@ def _tiny(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
             "their split's typical side)",
             "Check them: icons, thumbnails or failed crops scraped in among the photos are "
             "upscaled to garbage; remove them or source full-size copies.",
-            cfg,
+            cfg.max_ids_in_message,
         )
     ]
 
@@ -136,7 +122,7 @@ def _mixed_modes(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
             continue
         modes = {CHANNEL_MODES.get(int(c), f"{int(c)} channels"): int(n) for c, n in counts.items()}
         minority = r[r["channels"] != counts.index[0]]
-        finding = _file_finding(
+        finding = image_finding(
             "integrity.mixed_color_modes",
             cfg.mixed_modes_severity,
             minority,
@@ -145,7 +131,7 @@ def _mixed_modes(table: pd.DataFrame, cfg: IntegrityConfig) -> list[Finding]:
             f"({', '.join(f'{n} {m}' for m, n in modes.items())})",
             "Convert every image to one mode when loading (color_mode='rgb' in Keras loaders, "
             "Image.convert('RGB')), so alpha and grayscale images do not change the input.",
-            cfg,
+            cfg.max_ids_in_message,
         )
         finding.evidence["modes"] = modes
         findings.append(finding)

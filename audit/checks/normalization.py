@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.checks.evidence import image_finding
 from audit.config import NormalizationConfig
-from audit.result import Finding, name_ids
+from audit.result import Finding
 from audit.table import decoded, reference_split
 
 NOMINAL_RANGES = {"0-255": (0.0, 255.0), "0-1": (0.0, 1.0), "-1..1": (-1.0, 1.0)}
@@ -265,35 +266,25 @@ def _per_image(table: pd.DataFrame, cfg: NormalizationConfig) -> list[Finding]:
     findings = []
     bad = rows[rows["nonfinite"] > 0]
     if len(bad):
-        ids = bad["id"].tolist()
-        findings.append(
-            Finding(
-                check="normalization.nonfinite",
-                severity=cfg.nonfinite_severity,
-                message=f"{len(ids)} image(s) hold NaN or Inf values: {name_ids(ids)}",
-                count=len(ids),
-                evidence={
-                    "ids": ids[:1000],
-                    "values": int(bad["nonfinite"].sum()),
-                    "per_split": bad.groupby("split").size().to_dict(),
-                },
-                fix=(
-                    "Find the division by zero in preprocessing (a per-image standardisation "
-                    "of a constant image divides by std 0) and guard it, or drop the images."
-                ),
-            )
+        finding = image_finding(
+            "normalization.nonfinite",
+            cfg.nonfinite_severity,
+            bad,
+            "image(s) hold NaN or Inf values",
+            "Find the division by zero in preprocessing (a per-image standardisation of a "
+            "constant image divides by std 0) and guard it, or drop the images.",
         )
+        finding.evidence["values"] = int(bad["nonfinite"].sum())
+        findings.append(finding)
     flat = rows[(rows["max"] == rows["min"]) & rows["max"].notna()]
     if len(flat):
-        ids = flat["id"].tolist()
         findings.append(
-            Finding(
-                check="normalization.constant_images",
-                severity=cfg.constant_severity,
-                message=f"{len(ids)} image(s) hold a single value: {name_ids(ids)}",
-                count=len(ids),
-                evidence={"ids": ids[:1000], "per_split": flat.groupby("split").size().to_dict()},
-                fix="Remove blank images, or find the step that blanks them (over-clipping).",
+            image_finding(
+                "normalization.constant_images",
+                cfg.constant_severity,
+                flat,
+                "image(s) hold a single value",
+                "Remove blank images, or find the step that blanks them (over-clipping).",
             )
         )
     return findings
