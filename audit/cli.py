@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shlex
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 
 from audit import __version__
 from audit.errors import UserError
+from reports.io import atomic_write_text
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -189,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(run=cmd_index_add)
 
+    report = sub.add_parser(
+        "report",
+        help="render report.html again from DIR/report.json",
+        description="Re-render the self-contained HTML report from an existing report.json "
+        "(for example after upgrading leakage-audit, or from a CI artifact).",
+    )
+    report.add_argument("dir", type=Path, help="folder holding report.json (or the file itself)")
+    report.add_argument(
+        "--out", type=Path, help="where to write the page (default: DIR/report.html)"
+    )
+    report.set_defaults(run=cmd_report)
+
     suite = sub.add_parser(
         "suite",
         help="write the default expectation suite out for editing",
@@ -307,15 +321,19 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _write_reports(run: Any, out: Path, quiet: bool) -> None:
-    """Write report.json, junit.xml and validation.json, then print the summary."""
-    from reports.json import write_json, write_validation
+    """Write report.json, report.html, junit.xml and validation.json, then print the summary."""
+    from reports.html import write_html
+    from reports.json import render_json, write_validation
     from reports.junit import write_junit
     from reports.terminal import print_summary
 
-    paths = [out / "report.json", out / "junit.xml", out / "validation.json"]
-    write_json(run.result, paths[0])
-    write_junit(run.result, paths[1])
-    write_validation(run.validation, paths[2])
+    names = ("report.json", "report.html", "junit.xml", "validation.json")
+    paths = [out / name for name in names]
+    text = render_json(run.result)
+    write_html(json.loads(text), paths[1])  # the page shows exactly what report.json holds
+    write_junit(run.result, paths[2])
+    write_validation(run.validation, paths[3])
+    atomic_write_text(paths[0], text)
     if not quiet:
         print_summary(run.result, paths, _console())
 
@@ -387,6 +405,18 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     before = len(index.table)
     index = append_batch(index, table, source.location, args.split, args.prefix)
     _index_summary(index, args.quiet, f"added {len(index.table) - before} images from {args.src}")
+    return EXIT_PASSED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``leakage-audit report``: render report.html again from an existing report.json."""
+    from reports.html import read_report, write_html
+
+    report = read_report(args.dir)
+    folder = args.dir if args.dir.is_dir() else args.dir.parent
+    path = args.out or folder / "report.html"
+    write_html(report, path)
+    print(f"wrote {path}")
     return EXIT_PASSED
 
 

@@ -164,6 +164,8 @@ class LeakageConfig:
             names the group (patient, session, video); overrides nothing when
             the source has a group column.
         max_report_pairs: pairs listed in report.json (all are counted).
+        max_report_groups: duplicate groups listed with their members (and
+            thumbnails) in report.json, largest and cross-split first.
         cross_split_severity / within_split_severity / label_conflict_severity
             / group_overlap_severity: severities of the four findings.
 
@@ -175,6 +177,7 @@ class LeakageConfig:
     flip_invariant: bool = False
     group_pattern: str | None = None
     max_report_pairs: int = 10_000
+    max_report_groups: int = 200
     cross_split_severity: str = "error"
     within_split_severity: str = "warning"
     label_conflict_severity: str = "error"

@@ -74,11 +74,36 @@ class DuplicatePair:
 
 
 @dataclass(frozen=True)
+class GroupMember:
+    """An image of a duplicate group."""
+
+    id: str
+    split: str
+    label: str | None
+
+
+@dataclass(frozen=True)
+class DuplicateGroup:
+    """Images that are all copies of one another (a connected component of the pairs)."""
+
+    members: list[GroupMember]
+    cross_split: bool
+    label_conflict: bool
+    similarity: float  # lowest thumbnail similarity among its pairs (1.0: all exact copies)
+
+
+@dataclass(frozen=True)
 class Leakage:
-    """Duplicate pairs across and within splits, and those whose labels differ."""
+    """Duplicate pairs across and within splits, those whose labels differ, and the groups.
+
+    ``groups`` lists at most ``max_report_groups`` groups (cross-split and
+    label-conflicting ones first, then the largest); ``groups_total`` counts all.
+    """
 
     pairs: list[DuplicatePair] = field(default_factory=list)
     label_conflicts: list[DuplicatePair] = field(default_factory=list)
+    groups: list[DuplicateGroup] = field(default_factory=list)
+    groups_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +156,9 @@ class AuditResult:
     tool_version: str
     expectations: list[ExpectationOutcome] = field(default_factory=list)
     suite: str = ""
+    drift: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    thumbnails: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The report.json document."""

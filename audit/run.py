@@ -6,6 +6,7 @@ Only wiring: each stage lives in its own module. This is also the Python API:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from audit.checks.leakage import find_indexed_duplicates
 from audit.config import AuditConfig
 from audit.gate import decide
 from audit.result import SEVERITY_RANK, AuditResult, DatasetSummary, Finding, Leakage
-from audit.summaries import balance_summary, normalization_summary
+from audit.summaries import balance_summary, drift_summary, normalization_summary
+from audit.table import thumbnail_uris
 from expectations.suite import Suite, load_suite
 from expectations.tables import image_table, split_table
 from expectations.validate import run_suite
@@ -26,6 +28,9 @@ from pipelines.cache import profile_cached
 from pipelines.dataset_index import DatasetIndex
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
+
+MAX_CONFLICT_THUMBS = 200
+"""Label-conflict pairs whose thumbnails the report embeds (beyond the listed groups)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,8 @@ def audit_table(
         "splits": split_table(table, findings, balance, normalization, cfg.balance.p_value),
     }
     suite_run = run_suite(suite, tables)
+    shown = [m.id for g in leakage.groups for m in g.members]
+    shown += [i for p in leakage.label_conflicts[:MAX_CONFLICT_THUMBS] for i in (p.a, p.b)]
     result = AuditResult(
         dataset=summarize_dataset(source, table),
         findings=findings,
@@ -97,6 +104,9 @@ def audit_table(
         tool_version=__version__,
         expectations=suite_run.outcomes,
         suite=suite.origin,
+        drift=drift_summary(table, cfg),
+        config=dataclasses.asdict(cfg),
+        thumbnails=thumbnail_uris(table, shown),
     )
     return result, suite_run.validation
 

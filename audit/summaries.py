@@ -11,8 +11,9 @@ from typing import Any
 import pandas as pd
 
 from audit.checks.balance import class_counts, prior_shift
+from audit.checks.drift import properties
 from audit.checks.normalization import split_scales
-from audit.config import NormalizationConfig
+from audit.config import AuditConfig, NormalizationConfig
 from audit.table import decoded, reference_split
 
 
@@ -78,4 +79,36 @@ def normalization_summary(
             ],
             "nonfinite_values": int(rows["nonfinite"].sum()),
         }
+    return out
+
+
+DRIFT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def drift_summary(table: pd.DataFrame, cfg: AuditConfig) -> dict[str, Any]:
+    """Per drift property and split: quantiles (5, 25, 50, 75, 95%) of the property.
+
+    The distributions the drift check compares, for plots; the check's
+    verdicts (KS statistic, p-value) are in its findings.
+    """
+    rows = decoded(table)
+    if rows.empty:
+        return {}
+    scales = split_scales(rows, cfg.normalization)
+    per_split = {
+        str(s): properties(r, scales[str(s)]) for s, r in rows.groupby("split", sort=False)
+    }
+    out: dict[str, Any] = {}
+    for name in cfg.drift.properties:
+        out[name] = {}
+        for split, frame in per_split.items():
+            values = frame[name].to_numpy(float)
+            values = values[pd.notna(values)]
+            if len(values) == 0:
+                continue
+            qs = pd.Series(values).quantile(list(DRIFT_QUANTILES)).tolist()
+            out[name][split] = {
+                "quantiles": [round(float(q), 6) for q in qs],
+                "images": len(values),
+            }
     return out

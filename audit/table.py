@@ -7,6 +7,9 @@ in the measured columns; use ``decoded`` to select the others.
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pandas as pd
 
@@ -96,3 +99,16 @@ def reference_split(table: pd.DataFrame) -> str | None:
     if not names:
         return None
     return "train" if "train" in names else names[0]
+
+
+def thumbnail_uris(table: pd.DataFrame, ids: list[str]) -> dict[str, str]:
+    """PNG data URIs of the thumbnails of ``ids`` (those decoded), for self-contained reports."""
+    from PIL import Image
+
+    wanted = table[table["id"].isin(set(ids)) & table["error_kind"].isna()]
+    out = {}
+    for ident, thumb in zip(wanted["id"], thumbnails(wanted), strict=True):
+        buffer = io.BytesIO()
+        Image.fromarray(thumb).save(buffer, "PNG", optimize=True)
+        out[str(ident)] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return out

@@ -19,6 +19,7 @@ from audit.config import ProfileConfig
 from audit.table import COLUMNS, conform
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
+from reports.io import publish
 
 PROFILE_VERSION = "3"
 
@@ -56,7 +57,7 @@ def write_cached(table: pd.DataFrame, path: Path) -> None:
     os.close(fd)
     try:
         table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

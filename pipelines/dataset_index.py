@@ -28,7 +28,7 @@ from audit.errors import UserError
 from audit.hash_index import Matches, binary_index, range_pairs
 from audit.table import conform, decoded
 from pipelines.cache import PROFILE_VERSION, write_cached
-from reports.io import atomic_write_text
+from reports.io import atomic_write_text, publish
 
 INDEX_VERSION = "1"
 TABLE_FILE, HASH_FILE, META_FILE = "profile.parquet", "phash.faiss", "index.json"
@@ -56,7 +56,7 @@ def _write_hashes(index: Any, path: Path) -> None:
     os.close(fd)
     try:
         faiss.write_index_binary(index, tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

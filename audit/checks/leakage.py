@@ -31,7 +31,14 @@ from audit.config import LeakageConfig
 from audit.errors import UserError
 from audit.hash_index import Matches, radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
-from audit.result import DuplicatePair, Finding, Leakage, name_ids
+from audit.result import (
+    DuplicateGroup,
+    DuplicatePair,
+    Finding,
+    GroupMember,
+    Leakage,
+    name_ids,
+)
 from audit.similarity import thumbnail_similarity
 from audit.table import decoded, thumbnails
 
@@ -367,6 +374,33 @@ def _to_pairs(rows: pd.DataFrame, pairs: pd.DataFrame, limit: int) -> list[Dupli
     ]
 
 
+def _report_groups(
+    rows: pd.DataFrame, component: np.ndarray, pairs: pd.DataFrame, limit: int
+) -> list[DuplicateGroup]:
+    """The duplicate groups for the report: cross-split and label-conflicting first, then size."""
+    frame = pd.DataFrame(
+        {"c": component, "id": rows["id"], "split": rows["split"], "label": rows["class_name"]}
+    )
+    sizes = frame.groupby("c").size()
+    multi = frame[frame["c"].isin(sizes[sizes > 1].index)]
+    lowest = pairs.groupby(component[pairs["i"].to_numpy()])["similarity"].min()
+    groups = []
+    for c, members in multi.groupby("c", sort=False):
+        groups.append(
+            DuplicateGroup(
+                members=[
+                    GroupMember(str(i), str(s), None if pd.isna(label) else str(label))
+                    for i, s, label in members[["id", "split", "label"]].itertuples(index=False)
+                ],
+                cross_split=members["split"].nunique() > 1,
+                label_conflict=members["label"].nunique() > 1,
+                similarity=round(float(lowest.get(c, 1.0)), 4),
+            )
+        )
+    groups.sort(key=lambda g: (not g.cross_split, not g.label_conflict, -len(g.members)))
+    return groups[:limit]
+
+
 def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
     """Duplicates across and within splits, label conflicts and group overlap."""
     rows = decoded(table).reset_index(drop=True)
@@ -381,6 +415,7 @@ def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
     component = duplicate_groups(len(rows), pairs)
     members = pd.Series(rows["id"].to_numpy()).groupby(component).agg(list)
     groups = [m for m in members if len(m) > 1]
+    reported = _report_groups(rows, component, pairs, cfg.max_report_groups)
     findings = (
         _cross_split_finding(rows, pairs, cfg)
         + _within_split_finding(rows, pairs, cfg)
@@ -390,5 +425,7 @@ def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
     leakage = Leakage(
         pairs=_to_pairs(rows, pairs, cfg.max_report_pairs),
         label_conflicts=_to_pairs(rows, conflicts, cfg.max_report_pairs),
+        groups=reported,
+        groups_total=len(groups),
     )
     return LeakageResult(findings=findings, leakage=leakage, pairs=pairs, groups=groups)
