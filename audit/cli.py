@@ -100,6 +100,41 @@ def _source_options(parser: argparse.ArgumentParser, out: str | None = "audit-re
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
 
 
+def _gate_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the checks and the gate, shared by ``check`` and ``audit``."""
+    parser.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        help="lowest finding severity that fails the gate on top of the suite (default: error)",
+    )
+    parser.add_argument(
+        "--suite",
+        type=Path,
+        metavar="FILE",
+        help="Great Expectations suite (JSON) for the gate; default: the packaged suite "
+        "(write it out with 'leakage-audit suite init')",
+    )
+    parser.add_argument(
+        "--flip-invariant", action="store_true", help="also match horizontally mirrored copies"
+    )
+    parser.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="regex on file names naming the group (first capture group), "
+        "e.g. '(patient\\d+)_'; a group in two splits is leakage",
+    )
+    parser.add_argument(
+        "--phash-radius",
+        type=int,
+        help="pHash bits within which pairs are duplicate candidates (default 10)",
+    )
+    parser.add_argument(
+        "--similarity",
+        type=float,
+        help="thumbnail correlation that confirms a near duplicate (default 0.99)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -124,37 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Profile the dataset, run the checks and the gate (no training).",
     )
     _source_options(check)
-    check.add_argument(
-        "--fail-on",
-        choices=("error", "warning"),
-        help="lowest finding severity that fails the gate on top of the suite (default: error)",
-    )
-    check.add_argument(
-        "--suite",
-        type=Path,
-        metavar="FILE",
-        help="Great Expectations suite (JSON) for the gate; default: the packaged suite "
-        "(write it out with 'leakage-audit suite init')",
-    )
-    check.add_argument(
-        "--flip-invariant", action="store_true", help="also match horizontally mirrored copies"
-    )
-    check.add_argument(
-        "--group-pattern",
-        metavar="REGEX",
-        help="regex on file names naming the group (first capture group), "
-        "e.g. '(patient\\d+)_'; a group in two splits is leakage",
-    )
-    check.add_argument(
-        "--phash-radius",
-        type=int,
-        help="pHash bits within which pairs are duplicate candidates (default 10)",
-    )
-    check.add_argument(
-        "--similarity",
-        type=float,
-        help="thumbnail correlation that confirms a near duplicate (default 0.99)",
-    )
+    _gate_options(check)
     check.add_argument(
         "--against",
         type=Path,
@@ -163,6 +168,35 @@ def build_parser() -> argparse.ArgumentParser:
         "(built with 'leakage-audit index build')",
     )
     check.set_defaults(run=cmd_check)
+
+    audit = sub.add_parser(
+        "audit",
+        help="check, then train a reference CNN and attribute the train/test gap",
+        description="Everything 'check' does, then train the reference CNN (or --model) on "
+        "train, and attribute its train/test gap to data causes (leakage, normalization, "
+        "label mapping, prior or covariate shift, label noise, too little data) or model "
+        "causes (overfitting, underfitting) by counterfactual experiments.",
+    )
+    _source_options(audit)
+    _gate_options(audit)
+    audit.add_argument("--epochs", type=int, help="training epochs at most (default 8)")
+    audit.add_argument(
+        "--max-train-images", type=int, help="seeded sample of train above this (default 20000)"
+    )
+    audit.add_argument(
+        "--model",
+        type=Path,
+        help="a saved, compiled Keras model to use instead of the reference CNN",
+    )
+    audit.add_argument(
+        "--seed", type=int, help="seed of sampling, weights and shuffling (default 0)"
+    )
+    audit.add_argument(
+        "--no-retrain",
+        action="store_true",
+        help="skip the retraining counterfactuals (overfitting, learning curve): faster",
+    )
+    audit.set_defaults(run=cmd_audit)
 
     index = sub.add_parser(
         "index",
@@ -250,6 +284,16 @@ def _config(args: argparse.Namespace) -> Any:
     from audit.config import load_config
 
     cfg = load_config(args.config)
+    training = {
+        "epochs": getattr(args, "epochs", None),
+        "max_train_images": getattr(args, "max_train_images", None),
+        "model_path": str(args.model) if getattr(args, "model", None) else None,
+        "seed": getattr(args, "seed", None),
+        "retrain": False if getattr(args, "no_retrain", False) else None,
+    }
+    training = {k: v for k, v in training.items() if v is not None}
+    if training:
+        cfg = dataclasses.replace(cfg, attribution=dataclasses.replace(cfg.attribution, **training))
     if getattr(args, "batch_size", None):
         cfg = dataclasses.replace(
             cfg, profile=dataclasses.replace(cfg.profile, batch_size=args.batch_size)
@@ -406,6 +450,31 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     index = append_batch(index, table, source.location, args.split, args.prefix)
     _index_summary(index, args.quiet, f"added {len(index.table) - before} images from {args.src}")
     return EXIT_PASSED
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``leakage-audit audit``: check, train, attribute; reports and exit code."""
+    from audit.run import run_audit
+    from expectations.suite import load_suite
+    from expectations.validate import check_suite
+
+    cfg = _config(args)
+    if cfg.attribution.model_path is not None and not Path(cfg.attribution.model_path).is_file():
+        raise UserError(f"{cfg.attribution.model_path}: model file not found")
+    suite = load_suite(args.suite)
+    check_suite(suite)
+    source = _open(args)
+    _prepare_out(args.out)
+    run = run_audit(
+        source,
+        cfg,
+        suite=suite,
+        cache_dir=_cache_dir(args),
+        progress=_progress(args),
+        command=args.command_line,
+    )
+    _write_reports(run, args.out, args.quiet)
+    return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
 
 
 def cmd_report(args: argparse.Namespace) -> int:

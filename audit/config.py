@@ -185,6 +185,60 @@ class LeakageConfig:
 
 
 @dataclass(frozen=True)
+class AttributionConfig:
+    """Training the reference CNN and attributing the train/test gap.
+
+    Attributes:
+        epochs: training epochs at most (early stopping on validation loss).
+        min_steps: small training sets train for more epochs, up to this
+            many gradient steps.
+        patience: epochs without validation improvement before stopping.
+        max_train_images / max_test_images: seeded samples above these sizes.
+        batch_size / learning_rate / l2: training settings (l2 for the
+            regularised variant only).
+        val_fraction: share of train held out for validation when the
+            source has no ``val``/``validation`` split.
+        seed: the seed of every random choice (sampling, weights, shuffling).
+        min_points: causes explaining fewer accuracy points count for nothing.
+        gap_tolerance: a gap below this many points, with no cause above it,
+            is verdict ``none``.
+        domain_auc: the domain classifier must separate train from test at
+            least this well (ROC AUC) before covariate shift gets points.
+        domain_sample / min_domain_images: images per side for the domain
+            classifier; test images looking like train needed to compare.
+        neighbours / neighbour_agreement: how many train neighbours vote, and
+            the share that must agree with the model, to call a test label noisy.
+        underfit_accuracy: train accuracy below this is underfitting.
+        learning_curve: fractions of train retrained on (plus 100%).
+        retrain: run the retraining counterfactuals (overfitting, learning curve).
+        model_path: a saved, compiled Keras model to use instead of the reference CNN.
+
+    """
+
+    epochs: int = 8
+    min_steps: int = 100
+    patience: int = 2
+    max_train_images: int = 20_000
+    max_test_images: int = 10_000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    l2: float = 1e-4
+    val_fraction: float = 0.1
+    seed: int = 0
+    min_points: float = 3.0
+    gap_tolerance: float = 5.0
+    domain_auc: float = 0.65
+    domain_sample: int = 2_000
+    min_domain_images: int = 20
+    neighbours: int = 10
+    neighbour_agreement: float = 0.8
+    underfit_accuracy: float = 0.9
+    learning_curve: tuple[float, ...] = (0.25, 0.5)
+    retrain: bool = True
+    model_path: str | None = None
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """The whole audit configuration.
 
@@ -196,6 +250,7 @@ class AuditConfig:
         balance: class balance options.
         normalization: normalization consistency options.
         drift: property drift options.
+        attribution: reference CNN training and gap attribution options.
 
     """
 
@@ -206,6 +261,7 @@ class AuditConfig:
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)
 
     def __post_init__(self) -> None:
         """Reject settings that would make the gate meaningless."""

@@ -26,7 +26,7 @@ from expectations.tables import image_table, split_table
 from expectations.validate import run_suite
 from pipelines.cache import profile_cached
 from pipelines.dataset_index import DatasetIndex
-from pipelines.progress import Progress
+from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source
 
 MAX_CONFLICT_THUMBS = 200
@@ -131,3 +131,29 @@ def run_check(
     suite = suite or load_suite(None)
     result, validation = audit_table(source, table, cfg, suite, command, against)
     return CheckRun(result=result, table=table, cache_hit=hit, validation=validation)
+
+
+def run_audit(
+    source: Source,
+    cfg: AuditConfig | None = None,
+    *,
+    suite: Suite | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+    command: str = "",
+) -> CheckRun:
+    """``run_check``, then train the reference CNN and attribute the train/test gap."""
+    from audit.attribution import attribute_source
+
+    cfg = cfg or AuditConfig()
+    run = run_check(
+        source, cfg, suite=suite, cache_dir=cache_dir, progress=progress, command=command
+    )
+    progress = progress or NullProgress()
+    progress.start("training the reference CNN and its counterfactuals", None)
+    try:
+        attribution = attribute_source(source, run.table, run.result.leakage, cfg.attribution)
+    finally:
+        progress.finish()
+    result = dataclasses.replace(run.result, attribution=attribution)
+    return dataclasses.replace(run, result=result)

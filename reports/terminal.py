@@ -81,6 +81,17 @@ def print_summary(result: AuditResult, outputs: list[Path], console: Console) ->
     for name in gate.failed_expectations:
         observed = f": {outcomes[name].observed}" if name in outcomes else ""
         console.print(f"  [red]failed expectation[/] {name}{observed}")
+    if result.attribution:
+        a = result.attribution
+        line = (
+            f"model    train {100 * a['train_accuracy']:.1f}%,"
+            f" test {100 * a['test_accuracy']:.1f}%, gap {100 * a['gap']:.1f} points:"
+            f" verdict [bold]{a['verdict']}[/]"
+        )
+        top = a["causes"][0] if a["causes"] else None
+        if top and a["verdict"] != "none":
+            line += f"; top cause {top['cause']} ({top['points']:.1f} points): {top['fix']}"
+        console.print(line)
     if result.findings:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for column in ("severity", "check", "count", "finding"):
