@@ -382,30 +382,50 @@ def _write_reports(run: Any, out: Path, quiet: bool) -> None:
         print_summary(run.result, paths, _console())
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """``leakage-audit check``: checks and gate, reports, exit code."""
-    from audit.run import run_check
+def _gated(args: argparse.Namespace, runner: Any, **extra: Any) -> int:
+    """Load the suite, open the source, run ``runner`` (check or audit), write reports, exit code.
+
+    The suite (and any extra input such as an index) is read before the
+    source is profiled, so a bad one fails in a second, not after the work.
+    """
     from expectations.suite import load_suite
     from expectations.validate import check_suite
-    from pipelines.dataset_index import load_index
 
     cfg = _config(args)
     suite = load_suite(args.suite)
     check_suite(suite)
-    against = load_index(args.against) if args.against else None
     source = _open(args)
     _prepare_out(args.out)
-    run = run_check(
+    run = runner(
         source,
         cfg,
         suite=suite,
         cache_dir=_cache_dir(args),
         progress=_progress(args),
         command=args.command_line,
-        against=against,
+        **extra,
     )
     _write_reports(run, args.out, args.quiet)
     return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``leakage-audit check``: checks and gate, reports, exit code."""
+    from audit.run import run_check
+    from pipelines.dataset_index import load_index
+
+    against = load_index(args.against) if args.against else None
+    return _gated(args, run_check, against=against)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``leakage-audit audit``: check, train, attribute; reports and exit code."""
+    from audit.run import run_audit
+
+    model = getattr(args, "model", None)
+    if model is not None and not model.is_file():
+        raise UserError(f"{model}: model file not found")
+    return _gated(args, run_audit)
 
 
 def _profile(args: argparse.Namespace) -> Any:
@@ -450,31 +470,6 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     index = append_batch(index, table, source.location, args.split, args.prefix)
     _index_summary(index, args.quiet, f"added {len(index.table) - before} images from {args.src}")
     return EXIT_PASSED
-
-
-def cmd_audit(args: argparse.Namespace) -> int:
-    """``leakage-audit audit``: check, train, attribute; reports and exit code."""
-    from audit.run import run_audit
-    from expectations.suite import load_suite
-    from expectations.validate import check_suite
-
-    cfg = _config(args)
-    if cfg.attribution.model_path is not None and not Path(cfg.attribution.model_path).is_file():
-        raise UserError(f"{cfg.attribution.model_path}: model file not found")
-    suite = load_suite(args.suite)
-    check_suite(suite)
-    source = _open(args)
-    _prepare_out(args.out)
-    run = run_audit(
-        source,
-        cfg,
-        suite=suite,
-        cache_dir=_cache_dir(args),
-        progress=_progress(args),
-        command=args.command_line,
-    )
-    _write_reports(run, args.out, args.quiet)
-    return EXIT_PASSED if run.result.gate.passed else EXIT_FAILED
 
 
 def cmd_report(args: argparse.Namespace) -> int:

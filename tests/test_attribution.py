@@ -124,3 +124,24 @@ def test_leaked_test_copies_have_negative_points(mnist):
     assert leak["evidence"]["leaked_test_images"] == 100
     assert leak["points"] < 0  # leaked copies are easy: they inflate test accuracy
     assert leak["evidence"]["clean_test_accuracy"] < attribution["test_accuracy"]
+
+
+def test_audit_command_writes_the_attribution(tmp_path, mnist, capsys):
+    import json
+
+    from audit.cli import main
+
+    xtr, ytr, xte, yte = _base(mnist)
+    data = tmp_path / "digits.npz"
+    np.savez(data, x_train=xtr[:600], y_train=ytr[:600], x_test=xte[:200], y_test=yte[:200])
+    out = tmp_path / "out"
+    argv = ["audit", str(data), "--out", str(out), "--no-cache", "--epochs", "2", "--no-retrain"]
+    assert main(argv) == 0
+    assert "verdict" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    attribution = report["attribution"]
+    assert attribution["train_images"] + attribution["val_images"] == 600
+    assert {c["cause"] for c in attribution["causes"]} >= {"normalization_mismatch", "label_noise"}
+    assert attribution["history"]["val_loss"]
+    assert "attribution-chart" in (out / "report.html").read_text()
+    assert main([*argv[:-1], "--model", str(tmp_path / "missing.keras")]) == 2
