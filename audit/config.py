@@ -204,6 +204,9 @@ class AttributionConfig:
             is verdict ``none``.
         domain_auc: the domain classifier must separate train from test at
             least this well (ROC AUC) before covariate shift gets points.
+        renormalized_auc_drop: when re-normalising test lowers the domain
+            AUC by this much, covariate shift is measured on the re-normalised
+            test (the shift was the preprocessing, already counted).
         domain_sample / min_domain_images: images per side for the domain
             classifier; test images looking like train needed to compare.
         neighbours / neighbour_agreement: how many train neighbours vote, and
@@ -228,6 +231,7 @@ class AttributionConfig:
     min_points: float = 3.0
     gap_tolerance: float = 5.0
     domain_auc: float = 0.65
+    renormalized_auc_drop: float = 0.1
     domain_sample: int = 2_000
     min_domain_images: int = 20
     neighbours: int = 10

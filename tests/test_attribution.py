@@ -113,6 +113,30 @@ def test_scale_mismatch_the_cnn_barely_feels_gets_no_blame(name, seed, mnist):
     assert all(c["points"] < 5 for c in attribution["causes"]), attribution["causes"][:3]
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_minus_one_to_one_test_split_is_blamed_only_when_it_hurts(seed, mnist):
+    """-1..1 test against 0-1 train: an error finding always; a cause only when it costs points.
+
+    The reference CNN loses between about 1 and 8 points on such a test set
+    depending on the seed (see the issue note). When re-normalising recovers
+    at least min_points, normalization must be the top cause; otherwise no
+    other data cause may take the blame for it (leftover: the clean split's
+    own small insufficient_data).
+    """
+    attribution, findings = _attribute("test -1..1", mnist, seed)
+    assert findings["normalization.value_range_mismatch"] == "error"
+    min_points = AttributionConfig().min_points
+    if _points(attribution, "normalization_mismatch") >= min_points:
+        assert _top(attribution) == "normalization_mismatch", attribution["causes"][:3]
+    else:
+        blamed = [
+            c["cause"]
+            for c in attribution["causes"]
+            if c["points"] >= min_points and c["cause"] != "insufficient_data"
+        ]
+        assert blamed == [], attribution["causes"][:3]
+
+
 def test_leaked_test_copies_have_negative_points(mnist):
     xtr, ytr, xte, yte = _base(mnist)
     xte, yte = np.concatenate([xte[:-100], xtr[:100]]), np.concatenate([yte[:-100], ytr[:100]])

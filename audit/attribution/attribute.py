@@ -444,17 +444,20 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
         split_leakage(probs, splits, base),
         class_prior_shift(probs, splits, base),
     ]
-    # cheapest fix first: a covariate shift is what remains once test is re-normalised
-    residual, residual_probs, residual_base = splits, probs, base
-    if normalization["points"] >= cfg.min_points:
+    # cheapest fix first: when re-normalising test removes most of what tells it from
+    # train (the domain AUC falls), the covariate shift is measured on what remains
+    covariate = covariate_shift(model, probs, splits, base, cfg, seed)
+    if normalization["points"] > 0:
         test = Arrays(renormalized, splits.test.y, splits.test.ids)
         residual = dataclasses.replace(splits, test=test)
         residual_probs = predict(model, renormalized, cfg.batch_size)
         residual_base = _accuracy(residual_probs, splits.test.y)
-    causes += [
-        covariate_shift(model, residual_probs, residual, residual_base, cfg, seed),
-        label_noise(model, probs, splits, base, cfg),
-    ]
+        after = covariate_shift(model, residual_probs, residual, residual_base, cfg, seed)
+        auc_before = covariate["evidence"]["domain_auc"]
+        if after["evidence"]["domain_auc"] <= auc_before - cfg.renormalized_auc_drop:
+            after["evidence"]["domain_auc_before_renormalizing"] = auc_before
+            covariate = after
+    causes += [covariate, label_noise(model, probs, splits, base, cfg)]
     if cfg.retrain:
         causes.append(overfitting(splits, base, train_acc, cfg, seed))
         leftover, curve = learning_curve(splits, base, train_acc, val_acc, cfg, seed)
