@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +18,7 @@ from audit.config import ProfileConfig
 from audit.table import COLUMNS, conform
 from pipelines.progress import Progress
 from pipelines.sources.base import Source
-from reports.io import publish
+from reports.io import atomic_write
 
 PROFILE_VERSION = "3"
 
@@ -52,15 +51,7 @@ def read_cached(path: Path) -> pd.DataFrame | None:
 
 def write_cached(table: pd.DataFrame, path: Path) -> None:
     """Write ``table`` to ``path`` atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: table.to_parquet(tmp, index=False))
 
 
 def profile_cached(

@@ -14,8 +14,6 @@ last and records the row count, so a crash mid-append leaves an index that
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,7 @@ from audit.errors import UserError
 from audit.hash_index import Matches, binary_index, range_pairs
 from audit.table import conform, decoded
 from pipelines.cache import PROFILE_VERSION, write_cached
-from reports.io import atomic_write_text, publish
+from reports.io import atomic_write, atomic_write_text
 
 INDEX_VERSION = "1"
 TABLE_FILE, HASH_FILE, META_FILE = "profile.parquet", "phash.faiss", "index.json"
@@ -52,14 +50,7 @@ def _write_hashes(index: Any, path: Path) -> None:
     """Write a FAISS binary index atomically."""
     import faiss
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".faiss")
-    os.close(fd)
-    try:
-        faiss.write_index_binary(index, tmp)
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(path, lambda tmp: faiss.write_index_binary(index, tmp))
 
 
 def _counts(table: pd.DataFrame) -> dict[str, int]:

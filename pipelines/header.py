@@ -26,8 +26,10 @@ HEAD_BYTES = 65_536
 FORMATS = ("", "png", "jpeg", "gif", "bmp", "webp", "tiff")
 """Format codes: index into this tuple; 0 is unknown or not a file."""
 
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
 _MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", 1),
+    (_PNG_MAGIC, 1),
     (b"\xff\xd8\xff", 2),
     (b"GIF87a", 3),
     (b"GIF89a", 3),
@@ -35,9 +37,6 @@ _MAGIC = (
     (b"II*\x00", 6),
     (b"MM\x00*", 6),
 )
-
-
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def format_code(head: bytes) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -14,24 +15,26 @@ def _umask() -> int:
     return mask
 
 
-def publish(tmp: str, path: Path) -> None:
-    """Give a finished temporary file the permissions a new file gets, then rename it to ``path``.
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Have ``write`` fill a temporary file beside ``path``, then rename it into place.
 
-    ``mkstemp`` creates files readable by the owner only; a report or index
-    must be readable like any file the user writes (CI artifacts, shared folders).
+    The file gets the permissions a new file gets (``mkstemp`` creates it
+    readable by the owner only; a report, cache or index must be readable like
+    any file the user writes). On failure the temporary file is removed and
+    ``path`` is left as it was.
     """
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        publish(tmp, path)
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

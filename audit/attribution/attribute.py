@@ -267,7 +267,12 @@ def covariate_shift(
 
 
 def label_noise(
-    model: Any, probs: np.ndarray, splits: Splits, base: float, cfg: AttributionConfig
+    model: Any,
+    probs: np.ndarray,
+    train_probs: np.ndarray,
+    splits: Splits,
+    base: float,
+    cfg: AttributionConfig,
 ) -> dict:
     """Test labels that the model and the nearest train images confidently contradict.
 
@@ -277,7 +282,6 @@ def label_noise(
     cosine distance of the model's features, so the input scale does not
     matter) vote for it too.
     """
-    train_probs = predict(model, splits.train.x, cfg.batch_size)
     k = splits.n_classes
     thresholds = np.array(
         [
@@ -433,7 +437,8 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
     """Train, run every counterfactual, and return the ``attribution`` block of report.json."""
     seed = cfg.seed if seed is None else seed
     model, history = _train(splits, cfg, seed)
-    train_acc = _accuracy(predict(model, splits.train.x, cfg.batch_size), splits.train.y)
+    train_probs = predict(model, splits.train.x, cfg.batch_size)
+    train_acc = _accuracy(train_probs, splits.train.y)
     val_acc = _accuracy(predict(model, splits.val.x, cfg.batch_size), splits.val.y)
     probs = predict(model, splits.test.x, cfg.batch_size)
     base = _accuracy(probs, splits.test.y)
@@ -457,7 +462,7 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
         if after["evidence"]["domain_auc"] <= auc_before - cfg.renormalized_auc_drop:
             after["evidence"]["domain_auc_before_renormalizing"] = auc_before
             covariate = after
-    causes += [covariate, label_noise(model, probs, splits, base, cfg)]
+    causes += [covariate, label_noise(model, probs, train_probs, splits, base, cfg)]
     if cfg.retrain:
         causes.append(overfitting(splits, base, train_acc, cfg, seed))
         leftover, curve = learning_curve(splits, base, train_acc, val_acc, cfg, seed)
