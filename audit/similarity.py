@@ -30,7 +30,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(flat, ((na < 1e-6) & (nb < 1e-6) & same_level).astype(float), corr)
 
 
-SHIFT_SEARCH_MARGIN = 0.4
+SHIFT_SEARCH_MARGIN = 0.1
 """Pairs whose unshifted correlation is this far below the threshold skip the shift search."""
 
 

@@ -71,6 +71,31 @@ def test_batch_with_copies_of_indexed_test_images_fails(
     assert {"no_duplicates_of_indexed_images", "leakage"} <= failed
 
 
+def test_rotated_and_cropped_copies_of_indexed_images_are_refused(
+    indexed, tmp_path, mnist, mnist_split
+):
+    from PIL import Image
+
+    xtr, ytr = mnist_split["train"]
+    fresh_x, fresh_y = _unindexed(mnist, mnist_split, 30)
+    bilinear = Image.Resampling.BILINEAR
+    rotated = [np.asarray(Image.fromarray(xtr[k]).rotate(6, resample=bilinear)) for k in range(5)]
+    cropped = [
+        np.asarray(Image.fromarray(xtr[k][3:-3, 3:-3]).resize((28, 28), bilinear))
+        for k in range(5, 10)
+    ]
+    images = np.concatenate([fresh_x, rotated, cropped])
+    batch = _batch(tmp_path / "batch", images, np.concatenate([fresh_y, ytr[:10]]))
+    out = tmp_path / "out"
+    code = main(["check", str(batch), "--against", str(indexed), "--out", str(out), "-q"])
+    assert code == EXIT_FAILED
+    report = json.loads((out / "report.json").read_text())
+    finding = next(f for f in report["findings"] if f["check"] == "leakage.indexed_duplicate")
+    found = {(p["new"], p["indexed"]) for p in finding["evidence"]["pairs"]}
+    planted = {(f"{ytr[k]}/new-{30 + k:03d}.png", f"train/{k}") for k in range(10)}
+    assert len(found & planted) >= 9 and found <= planted
+
+
 def test_batch_of_new_images_passes_and_is_appended(indexed, tmp_path, mnist, mnist_split, capsys):
     fresh_x, fresh_y = _unindexed(mnist, mnist_split, 40)
     batch = _batch(tmp_path / "batch", fresh_x, fresh_y)

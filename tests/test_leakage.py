@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageFilter
 
 from audit.checks.leakage import find_leakage
 from audit.config import LeakageConfig, ProfileConfig
@@ -37,6 +37,35 @@ EDITS = {
         ImageEnhance.Contrast(Image.fromarray(img)).enhance(0.75)
     ),
 }
+
+
+def _pil(edit):
+    """An edit on PIL images as one on uint8 arrays (same size)."""
+    return lambda img: np.asarray(edit(Image.fromarray(img)))
+
+
+def _crop(im, frac=0.1):
+    dx, dy = round(im.width * frac), round(im.height * frac)
+    box = (dx, dy, im.width - dx, im.height - dy)
+    return im.crop(box).resize(im.size, Image.Resampling.BILINEAR)
+
+
+def _half_and_back(im):
+    half = im.resize((im.width // 2, im.height // 2), Image.Resampling.BILINEAR)
+    return half.resize(im.size, Image.Resampling.BILINEAR)
+
+
+GEOMETRIC_EDITS = {
+    "rotate-6deg": _pil(lambda im: im.rotate(6, resample=Image.Resampling.BILINEAR)),
+    "rotate-minus5deg": _pil(lambda im: im.rotate(-5, resample=Image.Resampling.BILINEAR)),
+    "translate-2px": _pil(
+        lambda im: im.transform(im.size, Image.Transform.AFFINE, (1, 0, 2, 0, 1, 2))
+    ),
+    "crop-10%": _pil(_crop),
+    "blur-sigma1": _pil(lambda im: im.filter(ImageFilter.GaussianBlur(1))),
+    "half-resolution": _pil(_half_and_back),
+}
+EDITS.update(GEOMETRIC_EDITS)
 
 
 def _findings(result):
@@ -87,7 +116,10 @@ def test_lightly_edited_copies_are_near_duplicates(edit, clean_split):
     )
     found = {(p.a, p.b) for p in result.leakage.pairs if p.kind == "near"}
     planted = {(f"train/{k}", f"test/{len(xte) + k}") for k in range(20)}
-    assert len(found & planted) >= 19, f"{edit}: found {len(found & planted)} of 20"
+    # geometric copies are confirmed by alignment: measured 18-20 of 20 here, but
+    # 14 for half resolution (down-sized 1s and 7s fit other 1s and 7s as well)
+    least = {"half-resolution": 13}.get(edit, 18 if edit in GEOMETRIC_EDITS else 19)
+    assert len(found & planted) >= least, f"{edit}: found {len(found & planted)} of 20"
     assert found <= planted, f"{edit}: false pairs {found - planted}"
 
 
@@ -181,4 +213,38 @@ def test_one_pixel_shifted_noisy_copies_are_mostly_found(clean_split):
     result = find_leakage(_profile((xtr, ytr), (test_x, test_y)), LeakageConfig())
     found = {(p.a, p.b) for p in result.leakage.pairs if p.kind == "near"}
     planted = {(f"train/{k}", f"test/{len(xte) + k}") for k in range(20)}
-    assert len(found & planted) >= 14 and found <= planted
+    assert len(found & planted) >= 19 and found <= planted
+
+
+def test_geometric_search_is_what_finds_rotated_copies(clean_split):
+    """Without the descriptor search and alignment, rotated copies go unseen."""
+    xtr, ytr, xte, yte = clean_split
+    copies = np.stack([GEOMETRIC_EDITS["rotate-6deg"](img) for img in xtr[:10]])
+    table = _profile((xtr, ytr), (np.concatenate([xte, copies]), np.concatenate([yte, ytr[:10]])))
+    planted = {(f"train/{k}", f"test/{len(xte) + k}") for k in range(10)}
+    with_search = {(p.a, p.b) for p in find_leakage(table, LeakageConfig()).leakage.pairs}
+    without = {
+        (p.a, p.b) for p in find_leakage(table, LeakageConfig(geometric=False)).leakage.pairs
+    }
+    assert len(with_search & planted) >= 9 and with_search <= planted
+    assert len(without & planted) <= 2
+
+
+def test_every_later_split_is_searched_against_all_earlier_ones(clean_split):
+    """val copies of train, and test copies of val, are both found; nothing else."""
+    xtr, ytr, xte, yte = clean_split
+    rotate = GEOMETRIC_EDITS["rotate-6deg"]
+    val_x = np.concatenate([xte[:200], np.stack([rotate(img) for img in xtr[:5]])])
+    val_y = np.concatenate([yte[:200], ytr[:5]])
+    test_x = np.concatenate([xte[200:], np.stack([_crop_arr(img) for img in val_x[:5]])])
+    test_y = np.concatenate([yte[200:], val_y[:5]])
+    source = from_arrays({"train": (xtr, ytr), "val": (val_x, val_y), "test": (test_x, test_y)})
+    result = find_leakage(profile_source(source, ProfileConfig()), LeakageConfig())
+    found = {(p.a, p.b) for p in result.leakage.pairs}
+    planted = {(f"train/{k}", f"val/{200 + k}") for k in range(5)}
+    planted |= {(f"val/{k}", f"test/{len(xte) - 200 + k}") for k in range(5)}
+    assert len(found & planted) >= 9 and found <= planted
+
+
+def _crop_arr(img):
+    return GEOMETRIC_EDITS["crop-10%"](img)

@@ -7,6 +7,11 @@ What it detects and how:
   multi-index hash join, no all-pairs loop), confirmed when their thumbnails
   correlate at ``similarity`` or more after a small shift search (hashes alone
   confuse distinct small images); with ``flip_invariant``, mirrored copies too;
+- geometric copies across splits: rotated (up to ~6 degrees), shifted,
+  cropped, blurred or down-sized copies move a hash by tens of bits, so each
+  later split's images are also matched to their nearest earlier-split images
+  in two descriptor spaces (``audit.descriptors``) and confirmed by aligning
+  the thumbnails (``audit.alignment``);
 - duplicate groups: connected components of the pairs, each reported once;
 - label conflicts: duplicate pairs whose labels differ;
 - group overlap: a group key (manifest ``group`` column or ``group_pattern``
@@ -27,7 +32,9 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from audit.alignment import aligned_similarity
 from audit.config import LeakageConfig
+from audit.descriptors import neighbour_candidates
 from audit.errors import UserError
 from audit.hash_index import Matches, radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
@@ -128,6 +135,82 @@ def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     return _verified(candidates, thumbs, thumbs, cfg)
 
 
+def _accepted(frame: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
+    """Aligned candidates (``i``, ``j``, ``similarity``, ``group`` of ``i``) that are copies.
+
+    A query's best candidate is a copy above ``aligned_similarity``, or when
+    it passes the ratio test against the best candidate of another duplicate
+    group (copies of the source among the references do not count against
+    it). Further candidates need the threshold and a residual at most twice
+    the best one's: a blurred digit fits many similar digits well, its
+    source best; true repeated sources fit about equally.
+    """
+    frame = frame.sort_values(["j", "similarity"], ascending=[True, False])
+    ranked = frame.groupby("j").cumcount().to_numpy()
+    first = frame[ranked == 0].set_index("j")
+    best_group = frame["j"].map(first["group"]).to_numpy()
+    others = frame[(frame["group"].to_numpy() != best_group)]
+    second = others.groupby("j")["similarity"].max().reindex(first.index, fill_value=0.0)
+    residual = 1 - first["similarity"]
+    stands_out = (first["similarity"] >= cfg.aligned_floor) & (
+        (1 - second) >= cfg.aligned_ratio * residual
+    )
+    keep_first = (first["similarity"] >= cfg.aligned_similarity) | stands_out
+    best_residual = frame["j"].map(residual).to_numpy()
+    also = (
+        (ranked > 0)
+        & (frame["similarity"].to_numpy() >= cfg.aligned_similarity)
+        & (1 - frame["similarity"].to_numpy() <= 2 * best_residual)
+    )
+    chosen = (ranked == 0) & frame["j"].map(keep_first).to_numpy(dtype=bool)
+    return frame[chosen | also]
+
+
+def _flat(thumbs: np.ndarray) -> np.ndarray:
+    """Thumbnails with (almost) no contrast: nothing to align."""
+    return thumbs.reshape(len(thumbs), -1).std(axis=1) < 1.0
+
+
+def aligned_candidates(queries: np.ndarray, references: np.ndarray) -> pd.DataFrame:
+    """Descriptor neighbours ``r`` of each query thumbnail ``q``, with their aligned score."""
+    found = neighbour_candidates(queries, references)
+    score = aligned_similarity(references[found["r"].to_numpy()], queries[found["q"].to_numpy()])
+    return found.assign(similarity=score)
+
+
+def scored_candidates(rows: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """Descriptor neighbours in earlier splits of each later-split image, with aligned scores.
+
+    Images of a later split that ``known`` pairs already tie to an earlier
+    split, and flat thumbnails, are not searched again. Returns ``i``
+    (earlier split), ``j`` (later split) and ``similarity``.
+    """
+    rank, thumbs = _split_rank(rows), thumbnails(rows)
+    flat = _flat(thumbs)
+    matched = np.zeros(len(rows), bool)
+    cross = known[rank[known["i"]] != rank[known["j"]]]
+    matched[np.where(rank[cross["i"]] > rank[cross["j"]], cross["i"], cross["j"])] = True
+    parts = [pd.DataFrame({"i": [], "j": [], "similarity": []})]
+    for level in range(1, int(rank.max(initial=0)) + 1):
+        queries = np.nonzero((rank == level) & ~flat & ~matched)[0]
+        refs = np.nonzero((rank < level) & ~flat)[0]
+        if len(queries) and len(refs):
+            found = aligned_candidates(thumbs[queries], thumbs[refs])
+            i, j = refs[found["r"].to_numpy()], queries[found["q"].to_numpy()]
+            parts.append(pd.DataFrame({"i": i, "j": j, "similarity": found["similarity"]}))
+    return pd.concat(parts, ignore_index=True).astype({"i": int, "j": int})
+
+
+def geometric_pairs(rows: pd.DataFrame, cfg: LeakageConfig, known: pd.DataFrame) -> pd.DataFrame:
+    """Copies in a later split of earlier splits' images under rotation, shift, crop or blur."""
+    scored = scored_candidates(rows, known)
+    scored["group"] = duplicate_groups(len(rows), known)[scored["i"].to_numpy()]
+    pairs = _accepted(scored, cfg)
+    phash = rows["phash"].to_numpy()
+    hashes = hamming(phash[pairs["i"].to_numpy()], phash[pairs["j"].to_numpy()]).astype(int)
+    return pairs.assign(kind="near", hamming=hashes)[PAIR_COLUMNS]
+
+
 def pairs_against(
     batch: pd.DataFrame,
     indexed: pd.DataFrame,
@@ -161,14 +244,46 @@ def pairs_against(
         parts.append(_candidates(search(_flipped_phash(thumbs_a)), True))
     candidates = pd.concat(parts, ignore_index=True)
     candidates = candidates[content_a[candidates["i"]] != content_b[candidates["j"]]]
-    if candidates.empty:
-        return exact[PAIR_COLUMNS]
-    needed = np.unique(candidates["j"].to_numpy())
-    local = np.searchsorted(needed, candidates["j"].to_numpy())
-    thumbs_b = thumbnails(indexed.iloc[needed])
-    near = _verified(candidates.assign(j=local), thumbs_a, thumbs_b, cfg)
-    near["j"] = needed[near["j"].to_numpy()]
-    return pd.concat([exact[PAIR_COLUMNS], near[PAIR_COLUMNS]], ignore_index=True)
+    pairs = exact[PAIR_COLUMNS]
+    if not candidates.empty:
+        needed = np.unique(candidates["j"].to_numpy())
+        local = np.searchsorted(needed, candidates["j"].to_numpy())
+        thumbs_b = thumbnails(indexed.iloc[needed])
+        near = _verified(candidates.assign(j=local), thumbs_a, thumbs_b, cfg)
+        near["j"] = needed[near["j"].to_numpy()]
+        pairs = pd.concat([pairs, near[PAIR_COLUMNS]], ignore_index=True)
+    if cfg.geometric:
+        pairs = pd.concat([pairs, _geometric_against(batch, indexed, pairs, cfg)])
+    return pairs.reset_index(drop=True)
+
+
+def _geometric_against(
+    batch: pd.DataFrame, indexed: pd.DataFrame, known: pd.DataFrame, cfg: LeakageConfig
+) -> pd.DataFrame:
+    """Rotated, shifted, cropped or blurred copies (batch ``i``) of indexed images (``j``)."""
+    thumbs_a, thumbs_b = thumbnails(batch), thumbnails(indexed)
+    unmatched = ~np.isin(np.arange(len(batch)), known["i"].to_numpy())
+    queries = np.nonzero(unmatched & ~_flat(thumbs_a))[0]
+    refs = np.nonzero(~_flat(thumbs_b))[0]
+    if not len(queries) or not len(refs):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    found = aligned_candidates(thumbs_a[queries], thumbs_b[refs])
+    r = refs[found["r"].to_numpy()]
+    frame = pd.DataFrame(
+        {"i": r, "j": queries[found["q"].to_numpy()], "similarity": found["similarity"], "group": r}
+    )
+    pairs = _accepted(frame, cfg)
+    batch_i, indexed_j = pairs["j"].to_numpy(), pairs["i"].to_numpy()
+    hashes = hamming(batch["phash"].to_numpy()[batch_i], indexed["phash"].to_numpy()[indexed_j])
+    return pd.DataFrame(
+        {
+            "i": batch_i,
+            "j": indexed_j,
+            "kind": "near",
+            "hamming": hashes.astype(int),
+            "similarity": pairs["similarity"].to_numpy(),
+        }
+    )
 
 
 def find_indexed_duplicates(
@@ -405,6 +520,8 @@ def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
     """Duplicates across and within splits, label conflicts and group overlap."""
     rows = decoded(table).reset_index(drop=True)
     pairs = pd.concat([exact_pairs(rows), near_pairs(rows, cfg)], ignore_index=True)
+    if cfg.geometric:
+        pairs = pd.concat([pairs, geometric_pairs(rows, cfg, pairs)], ignore_index=True)
     pairs = pairs.astype({"i": int, "j": int, "hamming": int, "similarity": float})
     labels = rows["label"].to_numpy()
     conflicts = pairs[

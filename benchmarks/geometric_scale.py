@@ -1,0 +1,96 @@
+"""Cost of the geometric-copy search (descriptor neighbours + alignment) as the data grows.
+
+Reference thumbnails are 32x32 crops of scikit-image's colour photos at
+random positions and scales; queries are fresh crops, a tenth of them
+rotated copies of references. For each size it times the three stages of
+``audit.checks.leakage.geometric_pairs``: descriptors, FAISS neighbour search
+(exact inner product) and the alignment of the 4 kept candidates per query,
+next to the hash path's FAISS radius join on the same images (the peer that
+every check already runs), and prints the rotated copies found.
+
+Run: .venv/bin/python benchmarks/geometric_scale.py [--refs 10000 100000] [--queries 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from audit.alignment import aligned_similarity
+from audit.checks.leakage import _accepted
+from audit.config import LeakageConfig
+from audit.descriptors import descriptors, neighbour_candidates
+from audit.hash_index import radius_join
+from audit.hashes import pack_bits, phash_bits
+from audit.sample_data import sample_photos
+
+
+def crops(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` grayscale 32x32 thumbnails of random square crops of the sample photos."""
+    from skimage import data
+
+    photos = [np.asarray(Image.fromarray(p).convert("L")) for p in sample_photos()]
+    photos += [data.camera(), data.coins(), data.moon(), data.page()]
+    out = np.empty((n, 32, 32), np.uint8)
+    for k in range(n):
+        photo = photos[k % len(photos)]
+        h, w = photo.shape
+        side = int(rng.integers(40, min(h, w) // 2))
+        y, x = int(rng.integers(0, h - side)), int(rng.integers(0, w - side))
+        im = Image.fromarray(photo[y : y + side, x : x + side])
+        out[k] = np.asarray(im.resize((32, 32), Image.Resampling.LANCZOS))
+    return out
+
+
+def run(n_refs: int, n_queries: int, seed: int = 0) -> dict[str, float]:
+    """Stage timings for one size, and the share of planted rotated copies found."""
+    rng = np.random.default_rng(seed)
+    refs = crops(n_refs, rng)
+    queries = crops(n_queries, rng)
+    planted = rng.choice(n_refs, n_queries // 10, replace=False)
+    bilinear = Image.Resampling.BILINEAR
+    for k, r in enumerate(planted):
+        queries[k] = np.asarray(Image.fromarray(refs[r]).rotate(5, resample=bilinear))
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    descriptors(refs)
+    out["descriptors (refs)"] = time.perf_counter() - start
+    start = time.perf_counter()
+    found = neighbour_candidates(queries, refs)
+    out["neighbour search"] = time.perf_counter() - start - out["descriptors (refs)"]
+    start = time.perf_counter()
+    score = aligned_similarity(refs[found["r"].to_numpy()], queries[found["q"].to_numpy()])
+    out["alignment"] = time.perf_counter() - start
+    start = time.perf_counter()
+    radius_join(pack_bits(phash_bits(queries)), pack_bits(phash_bits(refs)), 10)
+    out["peer: pHash radius join"] = time.perf_counter() - start
+    frame = pd.DataFrame({"i": found["r"], "j": found["q"], "similarity": score})
+    hit = _accepted(frame, LeakageConfig())
+    hits = {(q, r) for q, r in zip(hit["j"], hit["i"], strict=True)}
+    out["rotated copies found"] = np.mean([(k, r) in hits for k, r in enumerate(planted)])
+    out["candidates"] = len(found)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--refs", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=2_000)
+    args = parser.parse_args()
+    rows = {n: run(n, args.queries) for n in args.refs}
+    stages = list(next(iter(rows.values())))
+    print(f"{'stage':28s}" + "".join(f"{f'{n:,} refs':>16s}" for n in rows))
+    for stage in stages:
+        cells = "".join(f"{rows[n][stage]:>16.3f}" for n in rows)
+        print(f"{stage:28s}{cells}")
+    for n, r in rows.items():
+        per_query = (r["neighbour search"] + r["alignment"]) / args.queries * 1e3
+        print(f"{n:,} refs: {per_query:.2f} ms per query (search + alignment)")
+
+
+if __name__ == "__main__":
+    main()

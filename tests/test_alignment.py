@@ -1,0 +1,82 @@
+"""Thumbnail alignment and descriptor candidates on real images: known edits are undone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from audit.alignment import aligned_similarity, best_start, fit, moments, start_transforms
+from audit.descriptors import KEEP, neighbour_candidates
+from audit.sample_data import photo_crops
+from audit.table import THUMB_SIZE
+
+
+def _thumb(img: np.ndarray) -> np.ndarray:
+    """The profile's thumbnail: grayscale, LANCZOS to 32x32."""
+    gray = Image.fromarray(img).convert("L")
+    return np.asarray(gray.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS))
+
+
+def _rotated(img: np.ndarray, degrees: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(img).rotate(degrees, resample=Image.Resampling.BILINEAR))
+
+
+@pytest.fixture(scope="module")
+def crops() -> np.ndarray:
+    return photo_crops(40, size=96, seed=4)
+
+
+@pytest.mark.parametrize("degrees", [-6.0, 4.0, 6.0])
+def test_fit_recovers_a_rotation(crops, degrees):
+    a = np.stack([_thumb(c) for c in crops[:8]])
+    b = np.stack([_thumb(_rotated(c, degrees)) for c in crops[:8]])
+    params = fit(a, b, np.zeros((8, 4), np.float32))
+    # PIL turns counter-clockwise on screen; with y pointing down that is the
+    # same sign as the fitted rotation (b's pixels sampled from a)
+    angle = np.degrees(np.arctan2(params[:, 1], 1 + params[:, 0]))
+    assert np.median(np.abs(angle - degrees)) < 0.5, angle
+
+
+def test_fit_recovers_a_shift_and_scores_the_copy_above_others(mnist):
+    x, _ = mnist
+    digits = x[:50]
+    shifted = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(d).transform((28, 28), Image.Transform.AFFINE, (1, 0, 2, 0, 1, 1))
+            )
+            for d in digits
+        ]
+    )
+    a, b = np.stack([_thumb(d) for d in digits]), np.stack([_thumb(np.asarray(d)) for d in shifted])
+    same = aligned_similarity(a, b)
+    other = aligned_similarity(np.roll(a, 1, axis=0), b)
+    assert np.mean(same >= 0.99) >= 0.95
+    assert np.mean(other >= 0.99) <= 0.02
+    params = fit(a, b, best_start(a, b, start_transforms(moments(a), moments(b))))
+    scale = THUMB_SIZE / 28
+    assert np.median(params[:, 2]) == pytest.approx(2 * scale, abs=0.4)
+    assert np.median(params[:, 3]) == pytest.approx(1 * scale, abs=0.4)
+
+
+def test_moments_follow_a_moved_digit(mnist):
+    x, _ = mnist
+    digit = x[7]
+    moved = np.roll(digit, (3, -2), axis=(0, 1))
+    before, after = moments(np.stack([_thumb(digit), _thumb(moved)]))
+    scale = THUMB_SIZE / 28
+    assert after[0] - before[0] == pytest.approx(3 * scale, abs=0.3)
+    assert after[1] - before[1] == pytest.approx(-2 * scale, abs=0.3)
+    assert after[2] == pytest.approx(before[2], rel=0.05)
+
+
+def test_neighbour_candidates_hold_the_source_of_rotated_and_cropped_copies(crops):
+    refs = np.stack([_thumb(c) for c in crops])
+    cropped = [np.asarray(Image.fromarray(c[10:-10, 10:-10]).resize((96, 96))) for c in crops[:10]]
+    queries = np.stack([_thumb(_rotated(c, 6)) for c in crops[:10]] + [_thumb(c) for c in cropped])
+    found = neighbour_candidates(queries, refs)
+    pairs = set(zip(found["q"], found["r"], strict=True))
+    hits = sum((q, q % 10) in pairs for q in range(20))
+    assert hits >= 19
+    assert found.groupby("q").size().max() <= KEEP
