@@ -238,12 +238,15 @@ def aligned_similarity(
     8,336 pairs at 1,024) so the working arrays stay in cache, on one
     thread per core (NumPy releases the GIL in the array work).
     """
-    if starts is None:
-        starts = start_transforms(moments(a), moments(b))
 
     def one(s: int) -> np.ndarray:
         part = slice(s, s + block)
-        start = best_start(a[part], b[part], [x[part] for x in starts])
+        tried = (
+            start_transforms(moments(a[part]), moments(b[part]))
+            if starts is None
+            else [x[part] for x in starts]
+        )
+        start = best_start(a[part], b[part], tried)
         return aligned_score(a[part], b[part], fit(a[part], b[part], start))
 
     blocks = range(0, len(a), block)

@@ -20,6 +20,8 @@ meets its source in both spaces.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -41,6 +43,9 @@ NEIGHBOURS = 4
 
 KEEP = 6
 """Candidates kept per query (the best by descriptor score) for the costly alignment."""
+
+BLOCK = 8192
+"""Thumbnails turned into descriptors at a time (bounds the float working arrays)."""
 
 
 def _rotation(params: np.ndarray, degrees: float) -> np.ndarray:
@@ -88,36 +93,85 @@ def descriptors(thumbs: np.ndarray, rotate: float = 0.0) -> dict[str, np.ndarray
     }
 
 
+def flat(thumbs: np.ndarray, block: int = 65536) -> np.ndarray:
+    """Thumbnails with (almost) no contrast: nothing to align."""
+    out = np.empty(len(thumbs), bool)
+    for s in range(0, len(thumbs), block):
+        part = thumbs[s : s + block].reshape(-1, thumbs[0].size).astype(np.float32)
+        out[s : s + block] = part.std(axis=1) < 1.0
+    return out
+
+
+class NeighbourIndex:
+    """Exact inner-product indexes (FAISS) of references' descriptors, row k = reference k.
+
+    Flat references get zero descriptors, so they score 0 against every
+    query and are never returned. Built once (or read from a dataset
+    index, which keeps ``indexes`` beside its pHash index), then
+    ``candidates(queries)`` may be called on any number of query blocks and
+    ``add`` appends references.
+    """
+
+    NAMES = ("canonical", "inner")
+
+    def __init__(self, indexes: dict[str, Any] | None = None) -> None:
+        import faiss
+
+        sizes = (THUMB_SIZE // 2) ** 2, ((THUMB_SIZE - 2 * INNER_CROP) // 2) ** 2
+        self.indexes = indexes or {
+            name: faiss.IndexFlatIP(d) for name, d in zip(self.NAMES, sizes, strict=True)
+        }
+
+    @classmethod
+    def of(cls, references: np.ndarray) -> NeighbourIndex:
+        """An index of the thumbnails ``references``."""
+        index = cls()
+        index.add(references)
+        return index
+
+    @property
+    def size(self) -> int:
+        """References indexed."""
+        return int(self.indexes["inner"].ntotal)
+
+    def add(self, references: np.ndarray) -> None:
+        """Append the descriptors of the thumbnails ``references``, in blocks of BLOCK."""
+        for start in range(0, len(references), BLOCK):
+            block = references[start : start + BLOCK]
+            plain = flat(block)
+            for name, vectors in descriptors(block).items():
+                vectors[plain] = 0.0
+                self.indexes[name].add(vectors)
+
+    def candidates(
+        self, queries: np.ndarray, k: int = NEIGHBOURS, keep: int = KEEP
+    ) -> pd.DataFrame:
+        """Candidate pairs (``q`` into queries, ``r`` into references) and their best score.
+
+        Every query is searched as it is and rotated by +-ROTATION in both
+        descriptor spaces; the union of the ``k`` nearest references of each
+        search is pooled, and the ``keep`` best of each query by descriptor
+        score are returned, one row per pair.
+        """
+        parts = [pd.DataFrame({"q": [], "r": [], "score": []})]
+        for start in range(0, len(queries), BLOCK):
+            block = queries[start : start + BLOCK]
+            for angle in (0.0, ROTATION, -ROTATION):
+                for name, vectors in descriptors(block, angle).items():
+                    score, found = self.indexes[name].search(vectors, min(k, self.size))
+                    rows = start + np.repeat(np.arange(len(block)), found.shape[1])
+                    parts.append(
+                        pd.DataFrame({"q": rows, "r": found.ravel(), "score": score.ravel()})
+                    )
+        frame = pd.concat(parts, ignore_index=True).astype({"q": int, "r": int})
+        frame = frame[(frame["r"] >= 0) & (frame["score"] > 0)]
+        frame = frame.groupby(["q", "r"], as_index=False)["score"].max()
+        frame = frame.sort_values(["q", "score"], ascending=[True, False])
+        return frame[frame.groupby("q").cumcount() < keep].reset_index(drop=True)
+
+
 def neighbour_candidates(
     queries: np.ndarray, references: np.ndarray, k: int = NEIGHBOURS, keep: int = KEEP
 ) -> pd.DataFrame:
-    """Candidate pairs (``q`` into queries, ``r`` into references) and their best descriptor score.
-
-    Both arguments are thumbnails (n, 32, 32). Every query is searched as it
-    is and rotated by +-ROTATION in both descriptor spaces; the union of the
-    ``k`` nearest references of each search is pooled, and the ``keep`` best
-    of each query by descriptor score are returned, one row per pair.
-    """
-    import faiss
-
-    indexes = {}
-    for name, vectors in descriptors(references).items():
-        indexes[name] = faiss.IndexFlatIP(vectors.shape[1])
-        indexes[name].add(vectors)
-    parts = []
-    for angle in (0.0, ROTATION, -ROTATION):
-        for name, vectors in descriptors(queries, angle).items():
-            score, found = indexes[name].search(vectors, min(k, len(references)))
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "q": np.repeat(np.arange(len(queries)), found.shape[1]),
-                        "r": found.ravel(),
-                        "score": score.ravel(),
-                    }
-                )
-            )
-    frame = pd.concat(parts, ignore_index=True)
-    frame = frame[frame["r"] >= 0].groupby(["q", "r"], as_index=False)["score"].max()
-    frame = frame.sort_values(["q", "score"], ascending=[True, False])
-    return frame[frame.groupby("q").cumcount() < keep].reset_index(drop=True)
+    """``NeighbourIndex.of(references).candidates(queries, k, keep)``: both are thumbnails."""
+    return NeighbourIndex.of(references).candidates(queries, k, keep)

@@ -78,7 +78,11 @@ def audit_table(
     if against is not None:
         radius = cfg.leakage.phash_radius
         extra, pairs = find_indexed_duplicates(
-            table, against.table, lambda h: against.search(h, radius), cfg.leakage
+            table,
+            against.table,
+            lambda h: against.search(h, radius),
+            cfg.leakage,
+            against.neighbours,
         )
         findings = sorted(findings + extra, key=lambda f: (-SEVERITY_RANK[f.severity], f.check))
         leakage = Leakage(pairs=leakage.pairs + pairs, label_conflicts=leakage.label_conflicts)

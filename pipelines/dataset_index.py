@@ -2,8 +2,11 @@
 
 ``INDEX/`` holds ``profile.parquet`` (the decoded ImageTable rows, with
 thumbnails for verification), ``phash.faiss`` (FAISS's exact binary index
-over their pHashes, row k = table row k) and ``index.json`` (version,
-counts, what was added when). A new batch is checked against it without
+over their pHashes, row k = table row k), ``canonical.faiss`` and
+``inner.faiss`` (the thumbnails' descriptors for the geometric search, see
+audit.descriptors; computing them for 100,000 images takes seconds, so
+they are kept rather than recomputed per batch) and ``index.json``
+(version, counts, what was added when). A new batch is checked against it without
 profiling the indexed images again; an accepted batch is appended.
 
 Every file is written to a temporary name and renamed; ``index.json`` goes
@@ -22,9 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.descriptors import NeighbourIndex
 from audit.errors import UserError
 from audit.hash_index import Matches, binary_index, range_pairs
-from audit.table import conform, decoded
+from audit.table import conform, decoded, thumbnails
 from pipelines.cache import PROFILE_VERSION, write_cached
 from reports.io import atomic_write, atomic_write_text
 
@@ -34,11 +38,12 @@ TABLE_FILE, HASH_FILE, META_FILE = "profile.parquet", "phash.faiss", "index.json
 
 @dataclass(frozen=True)
 class DatasetIndex:
-    """An indexed dataset: its rows, their binary pHash index and the metadata."""
+    """An indexed dataset: its rows, their pHash and descriptor indexes and the metadata."""
 
     path: Path
     table: pd.DataFrame
     hashes: Any
+    neighbours: NeighbourIndex
     meta: dict[str, Any]
 
     def search(self, phashes: np.ndarray, radius: int) -> Matches:
@@ -46,11 +51,13 @@ class DatasetIndex:
         return range_pairs(self.hashes, phashes, radius)
 
 
-def _write_hashes(index: Any, path: Path) -> None:
-    """Write a FAISS binary index atomically."""
+def _write_faiss(folder: Path, hashes: Any, neighbours: NeighbourIndex) -> None:
+    """Write the FAISS indexes (binary pHash, float descriptors) atomically."""
     import faiss
 
-    atomic_write(path, lambda tmp: faiss.write_index_binary(index, tmp))
+    atomic_write(folder / HASH_FILE, lambda tmp: faiss.write_index_binary(hashes, tmp))
+    for name, index in neighbours.indexes.items():
+        atomic_write(folder / f"{name}.faiss", lambda tmp, i=index: faiss.write_index(i, tmp))
 
 
 def _counts(table: pd.DataFrame) -> dict[str, int]:
@@ -58,15 +65,17 @@ def _counts(table: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in table.groupby("split", sort=False).size().items()}
 
 
-def _save(path: Path, table: pd.DataFrame, meta: dict[str, Any]) -> DatasetIndex:
-    """Write the three files (metadata last) and return the index."""
+def _save(
+    path: Path, table: pd.DataFrame, neighbours: NeighbourIndex, meta: dict[str, Any]
+) -> DatasetIndex:
+    """Write the files (metadata last) and return the index."""
     path.mkdir(parents=True, exist_ok=True)
     hashes = binary_index(table["phash"].to_numpy())
     write_cached(table, path / TABLE_FILE)
-    _write_hashes(hashes, path / HASH_FILE)
+    _write_faiss(path, hashes, neighbours)
     meta = {**meta, "images": len(table), "splits": _counts(table)}
     atomic_write_text(path / META_FILE, json.dumps(meta, indent=2) + "\n")
-    return DatasetIndex(path=path, table=table, hashes=hashes, meta=meta)
+    return DatasetIndex(path=path, table=table, hashes=hashes, neighbours=neighbours, meta=meta)
 
 
 def _now() -> str:
@@ -89,7 +98,7 @@ def build_index(table: pd.DataFrame, source: str, path: Path) -> DatasetIndex:
         "created": _now(),
         "batches": [{"source": source, "images": len(rows), "added": _now()}],
     }
-    return _save(path, rows, meta)
+    return _save(path, rows, NeighbourIndex.of(thumbnails(rows)), meta)
 
 
 def load_index(path: Path) -> DatasetIndex:
@@ -103,6 +112,13 @@ def load_index(path: Path) -> DatasetIndex:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         table = conform(pd.read_parquet(path / TABLE_FILE))
         hashes = faiss.read_index_binary(str(path / HASH_FILE))
+        kept = [path / f"{name}.faiss" for name in NeighbourIndex.NAMES]
+        if all(p.is_file() for p in kept):
+            neighbours = NeighbourIndex(
+                {name: _read_float(p) for name, p in zip(NeighbourIndex.NAMES, kept, strict=True)}
+            )
+        else:  # written before descriptors were kept: compute them (seconds per 100k)
+            neighbours = NeighbourIndex.of(thumbnails(table))
     except (OSError, ValueError, RuntimeError) as exc:
         raise UserError(f"{path}: cannot read the index ({exc})") from None
     if meta.get("profile_version") != PROFILE_VERSION:
@@ -110,12 +126,20 @@ def load_index(path: Path) -> DatasetIndex:
             f"{path}: index made with profile version {meta.get('profile_version')}, this "
             f"tool writes {PROFILE_VERSION}; rebuild it with 'index build'"
         )
-    if not len(table) == hashes.ntotal == meta.get("images"):
+    if not len(table) == hashes.ntotal == neighbours.size == meta.get("images"):
         raise UserError(
             f"{path}: index files disagree ({len(table)} rows, {hashes.ntotal} hashes, "
-            f"{meta.get('images')} in {META_FILE}); rebuild it with 'index build'"
+            f"{neighbours.size} descriptors, {meta.get('images')} in {META_FILE}); "
+            "rebuild it with 'index build'"
         )
-    return DatasetIndex(path=path, table=table, hashes=hashes, meta=meta)
+    return DatasetIndex(path=path, table=table, hashes=hashes, neighbours=neighbours, meta=meta)
+
+
+def _read_float(path: Path) -> Any:
+    """A FAISS float index from ``path``."""
+    import faiss
+
+    return faiss.read_index(str(path))
 
 
 def append_batch(
@@ -141,4 +165,5 @@ def append_batch(
         *meta.get("batches", []),
         {"source": source, "images": len(rows), "added": _now()},
     ]
-    return _save(index.path, table, meta)
+    index.neighbours.add(thumbnails(rows))
+    return _save(index.path, table, index.neighbours, meta)

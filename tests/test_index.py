@@ -37,6 +37,13 @@ def _noisy(image, seed):
     return np.clip(image + noise, 0, 255).astype(np.uint8)
 
 
+def _rotated(image, degrees):
+    from PIL import Image
+
+    turned = Image.fromarray(image).rotate(degrees, resample=Image.Resampling.BILINEAR)
+    return np.asarray(turned)
+
+
 def _unindexed(mnist, mnist_split, n):
     """``n`` real digits that are in neither split of the index."""
     x, y = mnist
@@ -79,7 +86,7 @@ def test_rotated_and_cropped_copies_of_indexed_images_are_refused(
     xtr, ytr = mnist_split["train"]
     fresh_x, fresh_y = _unindexed(mnist, mnist_split, 30)
     bilinear = Image.Resampling.BILINEAR
-    rotated = [np.asarray(Image.fromarray(xtr[k]).rotate(6, resample=bilinear)) for k in range(5)]
+    rotated = [_rotated(xtr[k], 6) for k in range(5)]
     cropped = [
         np.asarray(Image.fromarray(xtr[k][3:-3, 3:-3]).resize((28, 28), bilinear))
         for k in range(5, 10)
@@ -105,7 +112,7 @@ def test_batch_of_new_images_passes_and_is_appended(indexed, tmp_path, mnist, mn
     assert main([*add, "--no-cache"]) == EXIT_PASSED
     assert "holds 1540 images (train=1040, test=500)" in capsys.readouterr().out
     index = load_index(indexed)
-    assert len(index.table) == index.hashes.ntotal == 1540
+    assert len(index.table) == index.hashes.ntotal == index.neighbours.size == 1540
     assert index.meta["batches"][-1]["images"] == 40
     assert "batch1/" + f"{fresh_y[0]}/new-000.png" in set(index.table["id"])
     # the same batch again now duplicates what was just added, exactly
@@ -116,6 +123,18 @@ def test_batch_of_new_images_passes_and_is_appended(indexed, tmp_path, mnist, mn
     # adding it twice would duplicate ids: refused with a clear line
     assert main([*add, "--no-cache"]) == EXIT_USAGE
     assert "already in the index" in capsys.readouterr().err
+    # the appended rows' descriptors sit at their rows: turned copies point at them
+    turned = [_rotated(fresh_x[k], 6) for k in range(5)]
+    later = _batch(tmp_path / "turned", turned, fresh_y[:5])
+    args = ["check", str(later), "--against", str(indexed), "--no-cache", "-q"]
+    assert main([*args, "--out", str(tmp_path / "turned-out")]) == EXIT_FAILED
+    report = json.loads((tmp_path / "turned-out" / "report.json").read_text())
+    finding = next(f for f in report["findings"] if f["check"] == "leakage.indexed_duplicate")
+    found = {(p["new"], p["indexed"]) for p in finding["evidence"]["pairs"]}
+    planted = {
+        (f"{fresh_y[k]}/new-{k:03d}.png", f"batch1/{fresh_y[k]}/new-{k:03d}.png") for k in range(5)
+    }
+    assert len(found & planted) >= 4 and found <= planted
 
 
 def test_missing_or_broken_index_exits_2(tmp_path, indexed, capsys):
@@ -137,5 +156,10 @@ def test_missing_or_broken_index_exits_2(tmp_path, indexed, capsys):
     )
     err = capsys.readouterr().err
     assert "index files disagree" in err and "Traceback" not in err
+    # an index written before descriptors were kept: they are computed on load
+    meta["images"] -= 1
+    (indexed / "index.json").write_text(json.dumps(meta))
+    (indexed / "inner.faiss").unlink()
+    assert load_index(indexed).neighbours.size == 1500
     assert main(["index", "build", str(batch), "--out", str(indexed), "-q"]) == EXIT_USAGE
     assert "already holds an index" in capsys.readouterr().err

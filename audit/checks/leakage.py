@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import connected_components
 
 from audit.alignment import aligned_similarity
 from audit.config import LeakageConfig
-from audit.descriptors import neighbour_candidates
+from audit.descriptors import NeighbourIndex, flat
 from audit.errors import UserError
 from audit.hash_index import Matches, radius_join, self_pairs
 from audit.hashes import hamming, pack_bits, phash_bits
@@ -90,7 +90,9 @@ def _verified(
     """Candidates (``i`` in a, ``j`` in b, ``hamming``, ``mirrored``) confirmed on thumbnails."""
     i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
     mirrored = candidates["mirrored"].to_numpy()
-    other = np.where(mirrored[:, None, None], thumbs_b[j][:, :, ::-1], thumbs_b[j])
+    other = thumbs_b[j]
+    if mirrored.any():
+        other[mirrored] = other[mirrored][:, :, ::-1]
     sim = thumbnail_similarity(thumbs_a[i], other, cfg.max_shift, threshold=cfg.similarity)
     ok = sim >= cfg.similarity
     frame = pd.DataFrame(
@@ -166,16 +168,27 @@ def _accepted(frame: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     return frame[chosen | also]
 
 
-def _flat(thumbs: np.ndarray) -> np.ndarray:
-    """Thumbnails with (almost) no contrast: nothing to align."""
-    return thumbs.reshape(len(thumbs), -1).std(axis=1) < 1.0
+def aligned_candidates(
+    queries: np.ndarray,
+    references: np.ndarray,
+    index: NeighbourIndex | None = None,
+    block: int = 8192,
+) -> pd.DataFrame:
+    """Descriptor neighbours ``r`` of each query thumbnail ``q``, with their aligned score.
 
-
-def aligned_candidates(queries: np.ndarray, references: np.ndarray) -> pd.DataFrame:
-    """Descriptor neighbours ``r`` of each query thumbnail ``q``, with their aligned score."""
-    found = neighbour_candidates(queries, references)
-    score = aligned_similarity(references[found["r"].to_numpy()], queries[found["q"].to_numpy()])
-    return found.assign(similarity=score)
+    ``index`` is the prebuilt NeighbourIndex of ``references`` (a dataset
+    index keeps one); without it one is built. Queries go through in
+    blocks, so the gathered pair thumbnails stay bounded.
+    """
+    index = index or NeighbourIndex.of(references)
+    parts = [pd.DataFrame({"q": [], "r": [], "score": [], "similarity": []})]
+    for s in range(0, len(queries), block):
+        part = queries[s : s + block]
+        found = index.candidates(part)
+        pair_refs = references[found["r"].to_numpy()]
+        score = aligned_similarity(pair_refs, part[found["q"].to_numpy()])
+        parts.append(found.assign(q=found["q"] + s, similarity=score))
+    return pd.concat(parts, ignore_index=True).astype({"q": int, "r": int})
 
 
 def scored_candidates(rows: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
@@ -186,14 +199,14 @@ def scored_candidates(rows: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     (earlier split), ``j`` (later split) and ``similarity``.
     """
     rank, thumbs = _split_rank(rows), thumbnails(rows)
-    flat = _flat(thumbs)
+    plain = flat(thumbs)
     matched = np.zeros(len(rows), bool)
     cross = known[rank[known["i"]] != rank[known["j"]]]
     matched[np.where(rank[cross["i"]] > rank[cross["j"]], cross["i"], cross["j"])] = True
     parts = [pd.DataFrame({"i": [], "j": [], "similarity": []})]
     for level in range(1, int(rank.max(initial=0)) + 1):
-        queries = np.nonzero((rank == level) & ~flat & ~matched)[0]
-        refs = np.nonzero((rank < level) & ~flat)[0]
+        queries = np.nonzero((rank == level) & ~plain & ~matched)[0]
+        refs = np.nonzero((rank < level) & ~plain)[0]
         if len(queries) and len(refs):
             found = aligned_candidates(thumbs[queries], thumbs[refs])
             i, j = refs[found["r"].to_numpy()], queries[found["q"].to_numpy()]
@@ -216,12 +229,14 @@ def pairs_against(
     indexed: pd.DataFrame,
     search: Callable[[np.ndarray], Matches],
     cfg: LeakageConfig,
+    neighbours: NeighbourIndex | None = None,
 ) -> pd.DataFrame:
     """Exact and near duplicate pairs between batch rows ``i`` and indexed rows ``j``.
 
     ``search`` returns the indexed rows within ``cfg.phash_radius`` of each
     query hash (a prebuilt binary index); candidates are verified on
-    thumbnails as within a dataset.
+    thumbnails as within a dataset. ``neighbours`` (the indexed rows'
+    NeighbourIndex, built when None) serves the geometric search.
     """
     content_b = indexed["content_hash"].to_numpy()
     content_a = batch["content_hash"].to_numpy()
@@ -253,22 +268,29 @@ def pairs_against(
         near["j"] = needed[near["j"].to_numpy()]
         pairs = pd.concat([pairs, near[PAIR_COLUMNS]], ignore_index=True)
     if cfg.geometric:
-        pairs = pd.concat([pairs, _geometric_against(batch, indexed, pairs, cfg)])
+        pairs = pd.concat([pairs, _geometric_against(batch, indexed, pairs, cfg, neighbours)])
     return pairs.reset_index(drop=True)
 
 
 def _geometric_against(
-    batch: pd.DataFrame, indexed: pd.DataFrame, known: pd.DataFrame, cfg: LeakageConfig
+    batch: pd.DataFrame,
+    indexed: pd.DataFrame,
+    known: pd.DataFrame,
+    cfg: LeakageConfig,
+    neighbours: NeighbourIndex | None,
 ) -> pd.DataFrame:
-    """Rotated, shifted, cropped or blurred copies (batch ``i``) of indexed images (``j``)."""
+    """Rotated, shifted, cropped or blurred copies (batch ``i``) of indexed images (``j``).
+
+    ``neighbours`` is the NeighbourIndex of all indexed rows (flat ones
+    score 0 in it and are never candidates).
+    """
     thumbs_a, thumbs_b = thumbnails(batch), thumbnails(indexed)
     unmatched = ~np.isin(np.arange(len(batch)), known["i"].to_numpy())
-    queries = np.nonzero(unmatched & ~_flat(thumbs_a))[0]
-    refs = np.nonzero(~_flat(thumbs_b))[0]
-    if not len(queries) or not len(refs):
+    queries = np.nonzero(unmatched & ~flat(thumbs_a))[0]
+    if not len(queries) or not len(indexed):
         return pd.DataFrame(columns=PAIR_COLUMNS)
-    found = aligned_candidates(thumbs_a[queries], thumbs_b[refs])
-    r = refs[found["r"].to_numpy()]
+    found = aligned_candidates(thumbs_a[queries], thumbs_b, neighbours)
+    r = found["r"].to_numpy()
     frame = pd.DataFrame(
         {"i": r, "j": queries[found["q"].to_numpy()], "similarity": found["similarity"], "group": r}
     )
@@ -291,6 +313,7 @@ def find_indexed_duplicates(
     indexed: pd.DataFrame,
     search: Callable[[np.ndarray], Matches],
     cfg: LeakageConfig,
+    neighbours: NeighbourIndex | None = None,
 ) -> tuple[list[Finding], list[DuplicatePair]]:
     """New images that duplicate (exactly or nearly) images already in an indexed dataset.
 
@@ -298,7 +321,7 @@ def find_indexed_duplicates(
     already holds, above all of its test images.
     """
     batch = decoded(batch_table).reset_index(drop=True)
-    pairs = pairs_against(batch, indexed, search, cfg)
+    pairs = pairs_against(batch, indexed, search, cfg, neighbours)
     if pairs.empty:
         return [], []
     new_ids, old_ids = batch["id"].to_numpy(), indexed["id"].to_numpy()
