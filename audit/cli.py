@@ -192,7 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--model",
         type=Path,
-        help="a saved, compiled Keras model to use instead of the reference CNN",
+        help="a saved, compiled Keras model (.keras) to retrain instead of the reference CNN; "
+        "images are resized to its input shape, and it needs one output per class",
     )
     audit.add_argument(
         "--seed", type=int, help="seed of sampling, weights and shuffling (default 0)"

@@ -169,3 +169,52 @@ def test_audit_command_writes_the_attribution(tmp_path, mnist, capsys):
     assert attribution["history"]["val_loss"]
     assert "attribution-chart" in (out / "report.html").read_text()
     assert main([*argv[:-1], "--model", str(tmp_path / "missing.keras")]) == 2
+
+
+def _saved_model(path, shape, outputs, compiled=True):
+    """A small user CNN (not the reference one) saved as ``path``."""
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(outputs, activation="softmax"),
+        ],
+        name="users_small_cnn",
+    )
+    if compiled:
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.save(path)
+    return model
+
+
+def test_user_model_is_trained_at_its_own_input_shape(tmp_path, mnist, capsys):
+    """``--model``: the user's architecture is retrained (also augmented) on images of its shape."""
+    import json
+
+    from audit.cli import main
+
+    xtr, ytr, xte, yte = _base(mnist)
+    data = tmp_path / "digits.npz"
+    np.savez(data, x_train=xtr[:600], y_train=ytr[:600], x_test=xte[:200], y_test=yte[:200])
+    saved = _saved_model(tmp_path / "user.keras", (32, 32, 1), 10)  # digits are 28x28
+    out = tmp_path / "out"
+    argv = ["audit", str(data), "--out", str(out), "--no-cache", "--epochs", "2", "-q"]
+    assert main([*argv, "--model", str(tmp_path / "user.keras")]) == 0
+    attribution = json.loads((out / "report.json").read_text())["attribution"]
+    assert attribution["model"] == "user model"
+    assert attribution["model_name"] == "users_small_cnn"
+    assert attribution["model_parameters"] == saved.count_params()
+    overfitting = next(c for c in attribution["causes"] if c["cause"] == "overfitting")
+    assert overfitting["evidence"]["epochs_regularised"] >= 1
+    assert len(attribution["learning_curve"]) == 3
+    capsys.readouterr()
+    _saved_model(tmp_path / "five.keras", (28, 28, 1), 5)
+    assert main([*argv, "--model", str(tmp_path / "five.keras")]) == 2
+    assert "has 5 outputs but the dataset has 10 classes" in capsys.readouterr().err
+    _saved_model(tmp_path / "raw.keras", (28, 28, 1), 10, compiled=False)
+    assert main([*argv, "--model", str(tmp_path / "raw.keras")]) == 2
+    err = capsys.readouterr().err
+    assert "not compiled" in err and "Traceback" not in err

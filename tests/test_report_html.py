@@ -57,6 +57,12 @@ ATTRIBUTION = {
         {"fraction": 0.5, "train_accuracy": 0.98, "test_accuracy": 0.50},
         {"fraction": 1.0, "train_accuracy": 0.97, "test_accuracy": 0.52},
     ],
+    "history": {
+        "loss": [1.2, 0.5, 0.3, 0.2],
+        "accuracy": [0.6, 0.85, 0.93, 0.97],
+        "val_loss": [0.8, 0.45, 0.4, 0.42],
+        "val_accuracy": [0.75, 0.9, 0.94, 0.95],
+    },
 }
 
 
@@ -164,6 +170,28 @@ def test_html_shows_nothing_the_json_lacks(hostile_report):
     assert render_html(report) == (hostile_report / "report.html").read_text()
 
 
+def test_training_history_is_plotted_per_epoch(hostile_report):
+    """Accuracy and loss per epoch, train and validation, on their own scales."""
+    import re
+
+    report = json.loads((hostile_report / "report.json").read_text())
+    history = ATTRIBUTION["history"]
+    html = render_html({**report, "attribution": ATTRIBUTION})
+    plots = dict(re.findall(r'data-metric="(\w+)"(.*?)</svg>', html, re.S))
+    assert set(plots) == {"accuracy", "loss"}
+    for metric, scale in (("accuracy", 1.0), ("loss", max(history["loss"] + history["val_loss"]))):
+        drawn = re.findall(r'points="([^"]+)"><title>(\w+)</title>', plots[metric])
+        assert [name for _, name in drawn] == [metric, f"val_{metric}"]
+        for points, name in drawn:
+            ys = [float(p.split(",")[1]) for p in points.split()]
+            xs = [float(p.split(",")[0]) for p in points.split()]
+            assert xs == sorted(xs) and len(xs) == len(history[name])
+            # higher values are drawn higher (smaller y), on the plot's own scale
+            expected = [10 + 160 * (1 - v / scale) for v in history[name]]
+            assert ys == pytest.approx(expected, abs=0.06)
+    assert "training-history" not in render_html({**report, "attribution": None})
+
+
 def _browser():
     """A headless Debian chromium driven by chromedriver, or a skip saying what is missing."""
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -206,6 +234,13 @@ def test_report_in_headless_chromium(hostile_report):
         chart = driver.find_element(By.ID, "attribution-chart")
         assert chart.is_displayed() and len(chart.find_elements(By.TAG_NAME, "rect")) == 6
         assert driver.find_element(By.ID, "learning-curve").is_displayed()
+        history = driver.find_element(By.ID, "training-history")
+        plots = history.find_elements(By.CSS_SELECTOR, "svg.history-plot")
+        assert [p.get_attribute("data-metric") for p in plots] == ["accuracy", "loss"]
+        for plot in plots:
+            lines = plot.find_elements(By.TAG_NAME, "polyline")
+            assert plot.is_displayed() and len(lines) == 2  # train and validation
+            assert all(len(line.get_attribute("points").split()) == 4 for line in lines)
         table = driver.find_element(By.ID, "findings-table")
         assert table.is_displayed()
         gallery = driver.find_element(By.ID, "duplicate-gallery")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from audit.attribution.attribute import Splits, attribute
-from audit.attribution.model import load_split
+from audit.attribution.model import load_split, load_user_model, model_input_shape
 from audit.config import AttributionConfig
 from audit.errors import UserError
 from audit.result import Leakage
@@ -54,6 +54,8 @@ def build_splits(
     """The arrays to train and evaluate on, the class count and the leaked test ids."""
     train_name, val_name, test_name = _roles(table)
     shape = _shape(table, train_name)
+    if cfg.model_path is not None:  # the user's model sees images at its own input shape
+        shape = model_input_shape(cfg.model_path) or shape
     train = load_split(source, train_name, shape, cfg.max_train_images, cfg.seed)
     test = load_split(source, test_name, shape, cfg.max_test_images, cfg.seed)
     if val_name is not None:
@@ -64,6 +66,13 @@ def build_splits(
         val, train = train.take(order[:cut]), train.take(order[cut:])
     labels = table["label"][table["label"] >= 0]
     n_classes = max(int(labels.max()) + 1 if len(labels) else 0, len(source.class_names), 2)
+    if cfg.model_path is not None:
+        outputs = load_user_model(cfg.model_path).output_shape[-1]
+        if outputs is not None and outputs < n_classes:
+            raise UserError(
+                f"{cfg.model_path}: the model has {outputs} outputs but the dataset has "
+                f"{n_classes} classes; give it a softmax over {n_classes}"
+            )
     split_of = dict(zip(table["id"], table["split"], strict=True))
     leaked = set()
     for pair in leakage.pairs:

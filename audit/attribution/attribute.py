@@ -86,7 +86,7 @@ def _train(
     """A trained model (reference CNN or the user's) and its history."""
     data = train or splits.train
     if cfg.model_path is not None:
-        model = user_model(cfg.model_path, seed)
+        model = user_model(cfg.model_path, seed, regularised)
     else:
         model = reference_cnn(data.x, splits.n_classes, regularised, seed, cfg)
     history = fit(model, data, splits.val, cfg, seed)
@@ -485,6 +485,8 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
         "history": history,
         "learning_curve": curve,
         "model": "user model" if cfg.model_path else "reference CNN",
+        "model_name": str(model.name),
+        "model_parameters": int(model.count_params()),
         "train_images": len(splits.train),
         "val_images": len(splits.val),
         "test_images": len(splits.test),

@@ -128,19 +128,47 @@ def reference_cnn(
     return model
 
 
-def user_model(path: str, seed: int) -> Any:
-    """A fresh copy (new weights, same architecture and compile settings) of a saved model."""
+def load_user_model(path: str) -> Any:
+    """The saved, compiled Keras model at ``path``; a UserError naming the file otherwise."""
     import keras
 
     try:
         saved = keras.models.load_model(path)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: cannot load the Keras model ({exc})") from None
+    if getattr(saved, "optimizer", None) is None or not getattr(saved, "loss", None):
+        raise UserError(f"{path}: the model is not compiled (compile it before saving)")
+    return saved
+
+
+def model_input_shape(path: str) -> tuple[int, int, int] | None:
+    """(height, width, channels) the saved model takes, or None when not fixed."""
+    shape = tuple(load_user_model(path).input_shape[1:])
+    if len(shape) == 2:
+        shape = (*shape, 1)
+    if len(shape) != 3 or not all(isinstance(d, int) for d in shape):
+        return None
+    return int(shape[0]), int(shape[1]), int(shape[2])
+
+
+def user_model(path: str, seed: int, regularised: bool = False) -> Any:
+    """A fresh copy (new weights, same architecture and compile settings) of a saved model.
+
+    ``regularised`` puts the reference CNN's augmentation (small shifts and
+    rotations) in front of it: the overfitting counterfactual for a model
+    whose layers this tool does not know.
+    """
+    import keras
+
+    saved = load_user_model(path)
     deterministic()
     keras.utils.set_random_seed(seed)
     model = keras.models.clone_model(saved)
-    if saved.optimizer is None:
-        raise UserError(f"{path}: the model is not compiled (compile it before saving)")
+    if regularised:
+        inputs = keras.Input(saved.input_shape[1:])
+        x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=seed)(inputs)
+        x = keras.layers.RandomRotation(0.03, fill_mode="constant", seed=seed)(x)
+        model = keras.Model(inputs, model(x), name=f"augmented_{saved.name}")
     optimizer = saved.optimizer.__class__.from_config(saved.optimizer.get_config())
     model.compile(optimizer=optimizer, loss=saved.loss, metrics=["accuracy"])
     return model
