@@ -173,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat SRC as a new batch: also report its duplicates of the images in INDEX "
         "(built with 'leakage-audit index build')",
     )
+    check.add_argument(
+        "--runner",
+        metavar="RUNNER",
+        help="profile and join duplicates on Apache Beam: DirectRunner (local), PrismRunner, "
+        "FlinkRunner, SparkRunner or DataflowRunner; options the tool does not know "
+        "(--project, --region, --temp_location, --direct_num_workers ...) go to Beam. "
+        "Needs pip install 'leakage-audit[beam]'",
+    )
+    check.add_argument(
+        "--beam-dir",
+        metavar="DIR",
+        help="where the Beam workers write profile shards and pairs (default: OUT/beam; on "
+        "a cluster a path every worker can write, such as gs://bucket/run)",
+    )
     check.set_defaults(run=cmd_check)
 
     audit = sub.add_parser(
@@ -423,7 +437,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.dataset_index import load_index
 
     against = load_index(args.against) if args.against else None
-    return _gated(args, run_check, against=against)
+    beam = None
+    if args.runner:
+        from audit.run import BeamSettings
+        from pipelines.beam import RUNNERS
+
+        if args.runner not in RUNNERS:
+            raise UserError(f"--runner {args.runner}: not one of {', '.join(RUNNERS)}")
+        if against is not None:
+            raise UserError("--runner and --against do not combine yet; check a batch locally")
+        work = args.beam_dir or str(args.out / "beam")
+        beam = BeamSettings(args.runner, list(args.beam_options), work)
+    elif args.beam_options:
+        raise UserError(f"unknown options {' '.join(args.beam_options)} (Beam's need --runner)")
+    return _gated(args, run_check, against=against, beam=beam)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -532,7 +559,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leakage-audit`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "run", None) is not cmd_check:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_options = extra
     args.command_line = shlex.join(["leakage-audit", *argv])
     _quiet_tensorflow()
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from audit import __version__
-from audit.checks import CHECKS
+from audit.checks import CHECKS, Precomputed
 from audit.checks.leakage import find_indexed_duplicates
 from audit.config import AuditConfig
 from audit.gate import decide
@@ -34,6 +34,15 @@ MAX_CONFLICT_THUMBS = 200
 
 
 @dataclass(frozen=True)
+class BeamSettings:
+    """Run the profile and the duplicate join on Apache Beam (``check --runner``)."""
+
+    runner: str
+    options: list[str]
+    work_dir: str  # shards and pairs; a path every worker can write on a cluster
+
+
+@dataclass(frozen=True)
 class CheckRun:
     """An audit result with the table it was computed from and GE's validation result."""
 
@@ -50,9 +59,11 @@ def summarize_dataset(source: Source, table: pd.DataFrame) -> DatasetSummary:
     return DatasetSummary(source=source.location, kind=source.kind, splits=splits, classes=classes)
 
 
-def run_checks(table: pd.DataFrame, cfg: AuditConfig) -> tuple[list[Finding], Leakage]:
+def run_checks(
+    table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed | None = None
+) -> tuple[list[Finding], Leakage]:
     """Every check over the table: findings sorted by severity then id, and the leakage block."""
-    outputs = [check.run(table, cfg) for check in CHECKS]
+    outputs = [check.run(table, cfg, pre or Precomputed()) for check in CHECKS]
     findings = sorted(
         (f for out in outputs for f in out.findings),
         key=lambda f: (-SEVERITY_RANK[f.severity], f.check),
@@ -68,13 +79,15 @@ def audit_table(
     suite: Suite,
     command: str = "",
     against: DatasetIndex | None = None,
+    pre: Precomputed | None = None,
 ) -> tuple[AuditResult, dict[str, Any]]:
     """Checks, summaries and the gate (findings and suite) over a profiled table.
 
     With ``against``, the table is a new batch and its duplicates of the
-    indexed images are findings and pairs too.
+    indexed images are findings and pairs too. ``pre`` holds what a Beam
+    run already computed.
     """
-    findings, leakage = run_checks(table, cfg)
+    findings, leakage = run_checks(table, cfg, pre)
     if against is not None:
         radius = cfg.leakage.phash_radius
         extra, pairs = find_indexed_duplicates(
@@ -124,16 +137,32 @@ def run_check(
     progress: Progress | None = None,
     command: str = "",
     against: DatasetIndex | None = None,
+    beam: BeamSettings | None = None,
 ) -> CheckRun:
     """Profile ``source``, run the data checks and the gate (no training).
 
     ``suite`` is the expectation suite (default: the one shipped in the
-    package); ``against`` an indexed dataset the source is a new batch for.
+    package); ``against`` an indexed dataset the source is a new batch for;
+    ``beam`` runs the profile and the duplicate join on Apache Beam instead.
     """
     cfg = cfg or AuditConfig()
-    table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
+    pre = None
+    if beam is None:
+        table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
+    else:
+        from pipelines.beam import run_beam
+
+        progress = progress or NullProgress()
+        progress.start(f"profiling and joining on Beam ({beam.runner})", None)
+        try:
+            table, pairs = run_beam(
+                source, cfg.profile, cfg.leakage, beam.runner, beam.options, beam.work_dir
+            )
+        finally:
+            progress.finish()
+        hit, pre = False, Precomputed(hash_pairs=pairs)
     suite = suite or load_suite(None)
-    result, validation = audit_table(source, table, cfg, suite, command, against)
+    result, validation = audit_table(source, table, cfg, suite, command, against, pre)
     return CheckRun(result=result, table=table, cache_hit=hit, validation=validation)
 
 

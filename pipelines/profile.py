@@ -306,7 +306,14 @@ def profile_source(
         by_name.update(
             zip([s.name for s in group], profile_splits(source, group, cfg, progress), strict=True)
         )
-    frames = [by_name[s.name] for s in source.splits]
+    return finish_table(source, [by_name[s.name] for s in source.splits])
+
+
+def finish_table(source: Source, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Profiled split frames as one ImageTable: error defaults, class names, groups, dtypes.
+
+    The local path and the Beam path (pipelines.beam, per batch) both end here.
+    """
     table = pd.concat(frames, ignore_index=True) if frames else empty_table()
     for name in COLUMNS:
         if name not in table.columns:

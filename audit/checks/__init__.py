@@ -28,28 +28,35 @@ class CheckOutput:
     leakage: Leakage | None = None
 
 
-def _integrity(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+@dataclass(frozen=True)
+class Precomputed:
+    """Results a distributed driver already computed, which a check then does not redo."""
+
+    hash_pairs: pd.DataFrame | None = None  # exact and near pairs from the Beam join
+
+
+def _integrity(table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed) -> CheckOutput:
     """Integrity findings."""
     return CheckOutput(find_integrity(table, cfg.integrity))
 
 
-def _leakage(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+def _leakage(table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed) -> CheckOutput:
     """Leakage findings and pairs."""
-    result = find_leakage(table, cfg.leakage)
+    result = find_leakage(table, cfg.leakage, pre.hash_pairs)
     return CheckOutput(result.findings, result.leakage)
 
 
-def _balance(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+def _balance(table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed) -> CheckOutput:
     """Class balance findings."""
     return CheckOutput(find_balance(table, cfg.balance))
 
 
-def _normalization(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+def _normalization(table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed) -> CheckOutput:
     """Normalization consistency findings."""
     return CheckOutput(find_normalization(table, cfg.normalization))
 
 
-def _drift(table: pd.DataFrame, cfg: AuditConfig) -> CheckOutput:
+def _drift(table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed) -> CheckOutput:
     """Property drift findings."""
     return CheckOutput(find_drift(table, cfg))
 
@@ -59,7 +66,7 @@ class Check:
     """A check family and the function that runs it."""
 
     family: str
-    run: Callable[[pd.DataFrame, AuditConfig], CheckOutput]
+    run: Callable[[pd.DataFrame, AuditConfig, Precomputed], CheckOutput]
 
 
 CHECKS: tuple[Check, ...] = (

@@ -539,10 +539,33 @@ def _report_groups(
     return groups[:limit]
 
 
-def find_leakage(table: pd.DataFrame, cfg: LeakageConfig) -> LeakageResult:
-    """Duplicates across and within splits, label conflicts and group overlap."""
-    rows = decoded(table).reset_index(drop=True)
+def hash_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
+    """Exact and verified near pairs of decoded ``rows``, exact first, then by similarity.
+
+    The order is fixed (not the join's), so the Beam join (pipelines.beam),
+    which computes the same pairs on workers, reports them identically.
+    """
     pairs = pd.concat([exact_pairs(rows), near_pairs(rows, cfg)], ignore_index=True)
+    return ordered_pairs(pairs)
+
+
+def ordered_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Exact pairs first, then by falling similarity, then by rows."""
+    rank = (pairs["kind"] != "exact").astype(int)
+    order = np.lexsort((pairs["j"], pairs["i"], -pairs["similarity"].astype(float), rank))
+    return pairs.iloc[order].reset_index(drop=True)
+
+
+def find_leakage(
+    table: pd.DataFrame, cfg: LeakageConfig, precomputed: pd.DataFrame | None = None
+) -> LeakageResult:
+    """Duplicates across and within splits, label conflicts and group overlap.
+
+    ``precomputed``: the exact and near pairs already found by the Beam join
+    (``i``, ``j`` into the decoded rows); the geometric search still runs here.
+    """
+    rows = decoded(table).reset_index(drop=True)
+    pairs = hash_pairs(rows, cfg) if precomputed is None else ordered_pairs(precomputed)
     if cfg.geometric:
         pairs = pd.concat([pairs, geometric_pairs(rows, cfg, pairs)], ignore_index=True)
     pairs = pairs.astype({"i": int, "j": int, "hamming": int, "similarity": float})

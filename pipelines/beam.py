@@ -1,0 +1,391 @@
+"""Profile and duplicate join on Apache Beam: the local functions, driven by a Beam pipeline.
+
+One implementation, two drivers. Each Beam worker profiles a batch of records
+with ``pipelines.profile.profile_splits`` and ``finish_table`` (the local
+path's own functions) and writes the rows as a Parquet shard. The
+duplicate join runs on the same rows in the same pipeline:
+
+- exact duplicates: rows keyed by content hash; each member is paired with
+  its group's first row (the local ``exact_pairs`` rule);
+- near duplicates: multi-index hashing as a join (see audit.hash_index):
+  every pHash is split into ``m`` chunks; a row is keyed by each exact chunk
+  value (the "index" side) and by each value within ``radius // m`` flipped
+  bits (the "query" side), so two hashes within the radius meet under at
+  least one key. Candidates are checked on all 64 bits, rows with equal
+  content are left out, and the rest are verified on thumbnails with
+  ``audit.similarity.thumbnail_similarity`` (the local verifier).
+
+Hot keys (thousands of blank images share every chunk value) are split
+before the join: a key with more than ``HOT_KEY_ROWS`` rows on a side is
+salted on both sides, so every group compares at most HOT_KEY_ROWS x
+HOT_KEY_ROWS rows and one key cannot stall a worker.
+
+The driver then reads the shards back into the ImageTable (in the local
+path's row order) and the pairs into the frame ``find_leakage`` takes, and
+the checks, the gate and the reports run as usual. Rotated and cropped
+copies (the geometric search) are searched in the driver on the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit.config import LeakageConfig, ProfileConfig
+from audit.errors import UserError
+from audit.hash_index import _chunks, _flips, chunk_count
+from audit.table import conform
+from pipelines.sources.base import Source, Split
+
+RUNNERS = ("DirectRunner", "PrismRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+"""Beam runners ``check --runner`` accepts (others' options pass through unchanged)."""
+
+BATCH = (64, 512)
+"""Records profiled per worker call (Beam's BatchElements bounds)."""
+
+HOT_KEY_ROWS = 256
+"""Most rows per side that one join group compares (hot keys are salted above it)."""
+
+RANK_SPLIT = 1 << 40
+"""A row's rank is split index * RANK_SPLIT + its position in the split: the local row order."""
+
+SHARDS, PAIRS = "profile", "pairs"
+
+MASK = (1 << 64) - 1
+"""pHashes travel as signed 64-bit ints (Beam's integer coder); their bits are ``h & MASK``."""
+
+
+def _bits(a: int, b: int) -> int:
+    """Hamming distance of two 64-bit hashes (signed or not)."""
+    return ((a ^ b) & MASK).bit_count()
+
+
+def _records(source: Source) -> list[tuple[int, int, str, Any, int, str]]:
+    """``(split index, position, split name, payload, label, id)`` of every record.
+
+    Only file sources: path payloads are file names, so the driver lists
+    them cheaply; TFRecord payloads are the encoded bytes.
+    """
+    if source.payload == "image":
+        raise UserError(
+            f"{source.location}: --runner needs image files (a directory tree, a manifest or "
+            "TFRecord shards); arrays and in-memory datasets are profiled locally"
+        )
+    out = []
+    for k, split in enumerate(source.splits):
+        for n, (payload, label, ident) in enumerate(split.records.as_numpy_iterator()):
+            out.append((k, n, split.name, bytes(payload), int(label), ident.decode()))
+    return out
+
+
+def _portable(source: Source) -> Source:
+    """``source`` without its tf.data records (not picklable); workers build their own."""
+    names = tuple(Split(s.name, records=None) for s in source.splits)  # type: ignore[arg-type]
+    return dataclasses.replace(source, splits=names)
+
+
+def profile_batch(
+    source: Source, batch: list[tuple[int, int, str, Any, int, str]], cfg: ProfileConfig
+) -> pd.DataFrame:
+    """ImageTable rows of a batch of records, with their ``_rank``: the local functions."""
+    import tensorflow as tf
+
+    from pipelines.profile import finish_table, profile_splits
+    from pipelines.progress import NullProgress
+
+    by_split: dict[tuple[int, str], list[tuple[int, Any, int, str]]] = {}
+    for k, n, name, payload, label, ident in batch:
+        by_split.setdefault((k, name), []).append((n, payload, label, ident))
+    splits, ranks = [], {}
+    for (k, name), rows in sorted(by_split.items()):
+        rows.sort()
+        ids = [r[3] for r in rows]
+        records = tf.data.Dataset.from_tensor_slices(
+            (
+                tf.constant([r[1] for r in rows], tf.string),
+                tf.constant([r[2] for r in rows], tf.int64),
+                tf.constant(ids, tf.string),
+            )
+        )
+        splits.append(Split(name, records, ids=tuple(ids), size=len(rows)))
+        ranks.update({(name, r[3]): k * RANK_SPLIT + r[0] for r in rows})
+    table = finish_table(source, profile_splits(source, splits, cfg, NullProgress()))
+    table["_rank"] = [ranks[(s, i)] for s, i in zip(table["split"], table["id"], strict=True)]
+    return table
+
+
+def _write_shard(table: pd.DataFrame, prefix: str) -> str:
+    """Write one batch's rows as a Parquet shard (temporary name, then rename)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    name = f"{prefix}-{uuid.uuid4().hex}.parquet"
+    tmp = f"{prefix}-.tmp-{uuid.uuid4().hex}"
+    with FileSystems.create(tmp) as stream:
+        table.to_parquet(stream, index=False)
+    FileSystems.rename([tmp], [name])
+    return name
+
+
+def _hash_rows(table: pd.DataFrame) -> Iterator[tuple[int, int, str, bytes]]:
+    """``(rank, pHash as signed int64, content hash, thumbnail)`` of a batch's decodable rows."""
+    ok = table[table["error_kind"].isna()]
+    yield from zip(
+        ok["_rank"].astype(int),
+        ok["phash"].to_numpy().astype(np.uint64).view(np.int64).tolist(),
+        ok["content_hash"].astype(str),
+        ok["thumb"],
+        strict=True,
+    )
+
+
+def _exact(
+    group: tuple[str, Iterable[tuple[int, int]]],
+) -> Iterator[tuple[int, int, str, int, float]]:
+    """Each member of a content-hash group paired with the group's first row."""
+    members = sorted(group[1])
+    first_rank, first_hash = members[0]
+    for rank, phash in members[1:]:
+        yield first_rank, rank, "exact", _bits(first_hash, phash), 1.0
+
+
+def _keyed(
+    row: tuple[int, int, str, bytes], chunks: list[tuple[int, int]], flips: list[np.ndarray]
+) -> Iterator[tuple[tuple[int, int], tuple[str, int, int, str]]]:
+    """Join keys of one row: each exact chunk value ("x"), and it and its variants ("q")."""
+    rank, phash, content, _ = row
+    for c, ((shift, width), masks) in enumerate(zip(chunks, flips, strict=True)):
+        value = ((phash & MASK) >> shift) & ((1 << width) - 1)
+        yield (c, value), ("x", rank, phash, content)
+        for mask in masks:
+            yield (c, value ^ int(mask)), ("q", rank, phash, content)
+
+
+def _salted(
+    element: tuple[tuple[int, int], tuple[str, int, int, str]], hot: dict[Any, tuple[int, int]]
+) -> Iterator[tuple[tuple[int, int, int, int], tuple[str, int, int, str]]]:
+    """A join entry under its salted keys: a hot key's rows are spread over S_x x S_q groups."""
+    key, entry = element
+    n_x, n_q = hot.get(key, (0, 0))
+    s_x, s_q = max(1, math.ceil(n_x / HOT_KEY_ROWS)), max(1, math.ceil(n_q / HOT_KEY_ROWS))
+    salt = entry[1] % (s_x if entry[0] == "x" else s_q)
+    if entry[0] == "x":
+        for t in range(s_q):
+            yield (*key, salt, t), entry
+    else:
+        for t in range(s_x):
+            yield (*key, t, salt), entry
+
+
+def _candidates(
+    group: tuple[Any, Iterable[tuple[str, int, int, str]]], radius: int
+) -> Iterator[tuple[int, int, int]]:
+    """Pairs ``(rank a < rank b, distance)`` of one join group within the radius."""
+    entries = list(group[1])
+    index = [e for e in entries if e[0] == "x"]
+    for _, rank_q, hash_q, content_q in (e for e in entries if e[0] == "q"):
+        for _, rank_x, hash_x, content_x in index:
+            if rank_q < rank_x and content_q != content_x:
+                distance = _bits(hash_q, hash_x)
+                if distance <= radius:
+                    yield rank_q, rank_x, distance
+
+
+def _verify(
+    batch: list[tuple[int, int, int, bytes, bytes]], cfg: LeakageConfig
+) -> Iterator[tuple[int, int, str, int, float]]:
+    """Candidates confirmed on thumbnails by the local verifier."""
+    from audit.similarity import thumbnail_similarity
+    from audit.table import THUMB_SIZE
+
+    def stack(k: int) -> np.ndarray:
+        return np.stack(
+            [np.frombuffer(b[k], np.uint8).reshape(THUMB_SIZE, THUMB_SIZE) for b in batch]
+        )
+
+    sim = thumbnail_similarity(stack(3), stack(4), cfg.max_shift, threshold=cfg.similarity)
+    for (a, b, distance, _, _), s in zip(batch, sim, strict=True):
+        if s >= cfg.similarity:
+            yield a, b, "near", distance, float(s)
+
+
+def _attach(element: tuple[int, dict[str, list[Any]]], rekey: int | None) -> Iterator[Any]:
+    """Pair tuples joined on one side's rank, with that side's thumbnail appended.
+
+    With ``rekey``, each result is keyed by its field ``rekey`` for the next join.
+    """
+    _, joined = element
+    for thumb in joined["thumb"]:
+        for pair in joined["pairs"]:
+            out = (*pair, thumb)
+            yield out if rekey is None else (out[rekey], out)
+
+
+def near_candidates(radius: int, n_rows: int) -> Any:
+    """A PTransform: ``(rank, pHash, content, thumb)`` rows to distinct candidate pairs.
+
+    pHashes are signed 64-bit ints (the bits of the uint64 hash).
+
+    Pairs ``(rank a, rank b, distance)`` with a < b, within ``radius`` bits and
+    different content: multi-index hashing as a salted join (module docstring).
+    """
+    import apache_beam as beam
+
+    chunks = _chunks(chunk_count(n_rows, radius))
+    flips = [_flips(width, radius // len(chunks)) for _, width in chunks]
+
+    @beam.ptransform_fn
+    def expand(rows: Any) -> Any:
+        keyed = rows | "chunk keys" >> beam.FlatMap(_keyed, chunks, flips)
+        sizes = (
+            keyed
+            | "side" >> beam.Map(lambda kv: ((kv[0], kv[1][0]), 1))
+            | "count" >> beam.CombinePerKey(sum)
+            | "by key" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
+            | "sides" >> beam.GroupByKey()
+            | "hot" >> beam.FlatMap(_hot_sizes)
+        )
+        return (
+            keyed
+            | "salt" >> beam.FlatMap(_salted, beam.pvalue.AsDict(sizes))
+            | "join" >> beam.GroupByKey()
+            | "within radius" >> beam.FlatMap(_candidates, radius)
+            | "distinct" >> beam.Distinct()
+        )
+
+    return expand()
+
+
+def build_pipeline(
+    pipeline: Any,
+    source: Source,
+    records: list[tuple[int, int, str, Any, int, str]],
+    profile_cfg: ProfileConfig,
+    leakage_cfg: LeakageConfig,
+    out: str,
+) -> None:
+    """Add the profile and join stages to ``pipeline``; shards and pairs go under ``out``."""
+    import apache_beam as beam
+
+    worker_source = _portable(source)
+    radius = leakage_cfg.phash_radius
+    tables = (
+        pipeline
+        | "records" >> beam.Create(records, reshuffle=True)
+        | "batch" >> beam.BatchElements(min_batch_size=BATCH[0], max_batch_size=BATCH[1])
+        | "profile" >> beam.Map(lambda b: profile_batch(worker_source, b, profile_cfg))
+    )
+    _ = tables | "shards" >> beam.Map(_write_shard, f"{out}/{SHARDS}/part")
+    rows = tables | "hash rows" >> beam.FlatMap(_hash_rows)
+    exact = (
+        rows
+        | "by content" >> beam.Map(lambda r: (r[2], (r[0], r[1])))
+        | "content groups" >> beam.GroupByKey()
+        | "exact pairs" >> beam.FlatMap(_exact)
+    )
+    candidates = rows | "near candidates" >> near_candidates(radius, len(records))
+    thumbs = rows | "thumbs" >> beam.Map(lambda r: (r[0], r[3]))
+    by_a = candidates | "by a" >> beam.Map(lambda c: (c[0], c))
+    by_b = (
+        {"pairs": by_a, "thumb": thumbs}
+        | "join a" >> beam.CoGroupByKey()
+        | "thumb a" >> beam.FlatMap(_attach, 1)
+    )
+    near = (
+        {"pairs": by_b, "thumb": thumbs}
+        | "join b" >> beam.CoGroupByKey()
+        | "thumb b" >> beam.FlatMap(_attach, None)
+        | "verify batches" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
+        | "verify" >> beam.FlatMap(_verify, leakage_cfg)
+    )
+    _ = (
+        (exact, near)
+        | "all pairs" >> beam.Flatten()
+        | "json" >> beam.Map(json.dumps)
+        | "write pairs" >> beam.io.WriteToText(f"{out}/{PAIRS}/part", file_name_suffix=".jsonl")
+    )
+
+
+def _hot_sizes(
+    element: tuple[tuple[int, int], Iterable[tuple[str, int]]],
+) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:
+    """``(key, (index rows, query rows))`` for keys with more than HOT_KEY_ROWS on a side."""
+    key, sides = element
+    counts = dict(sides)
+    n_x, n_q = counts.get("x", 0), counts.get("q", 0)
+    if max(n_x, n_q) > HOT_KEY_ROWS:
+        yield key, (n_x, n_q)
+
+
+def read_results(out: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ImageTable (local row order) and the hash pairs (``i``, ``j`` into decoded rows)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    def paths(folder: str, suffix: str) -> list[str]:
+        found = FileSystems.match([f"{out}/{folder}/part*{suffix}"])[0].metadata_list
+        return sorted(m.path for m in found)
+
+    frames = []
+    for path in paths(SHARDS, ".parquet"):
+        with FileSystems.open(path) as stream:
+            frames.append(pd.read_parquet(stream))
+    if not frames:
+        raise UserError(f"{out}: the Beam pipeline wrote no profile shards")
+    table = pd.concat(frames, ignore_index=True).sort_values("_rank", kind="stable")
+    table = table.reset_index(drop=True)
+    decoded_rank = table.loc[table["error_kind"].isna(), "_rank"].to_numpy()
+    row_of = pd.Series(np.arange(len(decoded_rank)), index=decoded_rank)
+    lines = []
+    for path in paths(PAIRS, ".jsonl"):
+        with FileSystems.open(path) as stream:
+            lines += [json.loads(line) for line in stream.read().decode().splitlines() if line]
+    pairs = pd.DataFrame(lines, columns=["i", "j", "kind", "hamming", "similarity"])
+    pairs["i"] = row_of.reindex(pairs["i"]).to_numpy()
+    pairs["j"] = row_of.reindex(pairs["j"]).to_numpy()
+    pairs = pairs.astype({"i": int, "j": int, "hamming": int, "similarity": float})
+    pairs = pairs.sort_values(["kind", "i", "j"], ignore_index=True)
+    return conform(table.drop(columns="_rank")), pairs
+
+
+def run_beam(
+    source: Source,
+    profile_cfg: ProfileConfig,
+    leakage_cfg: LeakageConfig,
+    runner: str,
+    options: list[str],
+    out: str | Path,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run the pipeline on ``runner`` (extra Beam ``options`` pass through); table and pairs.
+
+    ``out`` holds the shards and pairs; on a cluster it must be a path every
+    worker can write (``gs://...`` on Dataflow).
+    """
+    try:
+        import apache_beam as beam
+        from apache_beam.options.pipeline_options import PipelineOptions
+    except ImportError:
+        raise UserError("--runner needs Apache Beam: pip install 'leakage-audit[beam]'") from None
+    if leakage_cfg.flip_invariant:
+        raise UserError("--flip-invariant is not on the Beam path yet; run without --runner")
+    records = _records(source)
+    if not records:
+        raise UserError(f"{source.location}: no records to profile")
+    from apache_beam.io.filesystems import FileSystems
+
+    for folder in (f"{out}/{SHARDS}", f"{out}/{PAIRS}"):  # never mix in an earlier run's shards
+        if FileSystems.exists(folder):
+            FileSystems.delete([folder])
+    try:
+        opts = PipelineOptions([f"--runner={runner}", *options])
+    except (ValueError, SystemExit) as exc:
+        raise UserError(f"Beam pipeline options {' '.join(options)}: {exc}") from None
+    with beam.Pipeline(options=opts) as pipeline:
+        build_pipeline(pipeline, source, records, profile_cfg, leakage_cfg, str(out))
+    return read_results(str(out))

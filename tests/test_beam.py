@@ -1,0 +1,156 @@
+"""The Beam path (``check --runner DirectRunner``) gives what the local path gives.
+
+Same real digits, planted exact and near copies across and within splits, a
+corrupt file and hundreds of near-blank images (hot hash keys): the Beam
+pipeline must produce the same ImageTable rows, exactly the same duplicate
+pairs and the same findings. The salted join is also checked against brute
+force on synthetic hashes with a planted hot key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pytest
+from apache_beam.testing.util import assert_that
+
+from audit.checks.leakage import hash_pairs, ordered_pairs
+from audit.cli import EXIT_FAILED, EXIT_USAGE, main
+from audit.config import AuditConfig
+from audit.hash_index import brute_force_pairs
+from audit.sample_data import save_image
+from audit.table import decoded
+from pipelines import beam as beam_path
+from pipelines.profile import profile_source
+from pipelines.sources import open_source
+
+RUNNER = ["--runner", "DirectRunner"]
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory, mnist):
+    """240 real digits in train/test plus copies, a corrupt file and 260 near-blank images."""
+    x, y = mnist
+    root = tmp_path_factory.mktemp("beam")
+    for k in range(240):
+        split = "train" if k < 180 else "test"
+        save_image(x[k], root / split / str(y[k]) / f"{k:04d}.png")
+    rng = np.random.default_rng(3)
+    for k in range(8):  # exact copies of train in test, one under another label
+        label = (y[k] + 1) % 10 if k == 0 else y[k]
+        save_image(x[k], root / "test" / str(label) / f"copy-{k}.png")
+    for k in range(8, 16):  # noisy copies of train in test
+        noisy = np.clip(x[k] + rng.normal(0, 3, x[k].shape), 0, 255).astype(np.uint8)
+        save_image(noisy, root / "test" / str(y[k]) / f"noisy-{k}.png")
+    for k in range(16, 20):  # within-split copies
+        save_image(x[k], root / "train" / str(y[k]) / f"again-{k}.png")
+    for k in range(260):  # near-blank images share their hash chunks: hot keys
+        blank = np.zeros((28, 28), np.uint8)
+        blank[k % 28, (k * 11) % 28] = 1 + k % 4
+        save_image(blank, root / "train" / "0" / f"blank-{k:03d}.png")
+    (root / "test" / str(y[180]) / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def test_beam_path_gives_the_local_rows_pairs_and_findings(planted, tmp_path, monkeypatch):
+    monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 32)  # salt the blank images' keys
+    cfg = AuditConfig()
+    source = open_source(str(planted))
+    local = profile_source(source, cfg.profile)
+    table, pairs = beam_path.run_beam(
+        source, cfg.profile, cfg.leakage, "DirectRunner", [], str(tmp_path / "work")
+    )
+    pd.testing.assert_frame_equal(table, local)
+    assert table["error_kind"].notna().sum() == 1
+    rows = decoded(local).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ordered_pairs(pairs), hash_pairs(rows, cfg.leakage))
+
+    args = ["check", str(planted), "--no-cache", "-q"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == EXIT_FAILED
+    assert main([*args, "--out", str(tmp_path / "beam"), *RUNNER]) == EXIT_FAILED
+    reports = [json.loads((tmp_path / d / "report.json").read_text()) for d in ("local", "beam")]
+    for key in ("dataset", "findings", "leakage", "balance", "normalization", "drift", "gate"):
+        assert reports[0][key] == reports[1][key], key
+    kinds = Counter(p["kind"] for p in reports[1]["leakage"]["pairs"])
+    assert kinds["exact"] >= 12 and kinds["near"] >= 8
+    assert reports[1]["leakage"]["label_conflicts"]
+    checks = {f["check"] for f in reports[1]["findings"]}
+    assert {"leakage.cross_split_duplicate", "leakage.within_split_duplicate"} <= checks
+    assert "integrity.corrupt" in checks or "integrity.not_an_image" in checks
+    assert list((tmp_path / "beam" / "beam" / "profile").glob("part-*.parquet"))
+
+
+def test_salted_hot_keys_bound_every_group_and_meet_each_pair_once(monkeypatch):
+    monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 16)
+    key = (0, 5)
+    entries = [(key, ("x", r, 0, f"c{r}")) for r in range(100)]
+    entries += [(key, ("q", r, 0, f"c{r}")) for r in range(60)]
+    hot = {key: (100, 60)}
+    groups: dict = {}
+    for entry in entries:
+        for salted, value in beam_path._salted(entry, hot):
+            groups.setdefault(salted, []).append(value)
+    for members in groups.values():
+        sides = Counter(v[0] for v in members)
+        assert sides["x"] <= 16 and sides["q"] <= 16
+    met = Counter(
+        (q[1], x[1])
+        for members in groups.values()
+        for q in members
+        if q[0] == "q"
+        for x in members
+        if x[0] == "x"
+    )
+    assert len(met) == 100 * 60 and set(met.values()) == {1}
+
+
+def test_beam_join_matches_brute_force(monkeypatch):
+    monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 8)
+    rng = np.random.default_rng(0)
+    hashes = rng.integers(0, 2**64 - 1, 400, dtype=np.uint64)
+    for k in range(0, 100, 2):  # planted near pairs, 1 to 10 bits apart
+        flips = rng.choice(64, int(rng.integers(1, 11)), replace=False)
+        hashes[k + 1] = hashes[k] ^ np.uint64(sum(1 << int(b) for b in flips))
+    hashes[300:340] = hashes[300]  # a hot key: 40 rows with one hash
+    signed = hashes.view(np.int64).tolist()  # how pHashes travel (Beam's integer coder)
+    rows = [(r, h, f"c{r}", b"") for r, h in enumerate(signed)]
+    with beam.Pipeline(runner="DirectRunner") as pipeline:
+        found = (
+            pipeline
+            | beam.Create(rows)
+            | beam_path.near_candidates(10, len(rows))
+            | beam.combiners.ToList()
+        )
+        expected_pairs = brute_force_pairs(hashes, hashes, 10)
+        keep = expected_pairs.left < expected_pairs.right
+        expected = set(
+            zip(
+                expected_pairs.left[keep].tolist(),
+                expected_pairs.right[keep].tolist(),
+                expected_pairs.distance[keep].tolist(),
+                strict=True,
+            )
+        )
+
+        def same(result):
+            assert len(result[0]) == len(set(result[0]))  # each pair once
+            assert set(result[0]) == expected
+
+        assert_that(found, same)
+    assert len(expected) >= 50 + 40 * 39 // 2
+
+
+def test_runner_mistakes_exit_2(tmp_path, planted, capsys):
+    out = ["--out", str(tmp_path / "o"), "--no-cache", "-q"]
+    assert main(["check", str(planted), *out, "--runner", "NoSuchRunner"]) == EXIT_USAGE
+    assert "not one of DirectRunner" in capsys.readouterr().err
+    assert main(["check", str(planted), *out, "--project", "p"]) == EXIT_USAGE
+    assert "need --runner" in capsys.readouterr().err
+    np.savez(tmp_path / "d.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4))
+    assert main(["check", str(tmp_path / "d.npz"), *out, *RUNNER]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--runner needs image files" in err and "Traceback" not in err
