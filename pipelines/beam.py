@@ -51,6 +51,9 @@ RUNNERS = ("DirectRunner", "PrismRunner", "FlinkRunner", "SparkRunner", "Dataflo
 BATCH = (64, 512)
 """Records profiled per worker call (Beam's BatchElements bounds)."""
 
+ENCODED_BYTES = 2048
+"""Assumed encoded bytes per TFRecord image, to size the join before the shards are read."""
+
 HOT_KEY_ROWS = 256
 """Most rows per side that one join group compares (hot keys are salted above it)."""
 
@@ -68,22 +71,72 @@ def _bits(a: int, b: int) -> int:
     return ((a ^ b) & MASK).bit_count()
 
 
-def _records(source: Source) -> list[tuple[int, int, str, Any, int, str]]:
-    """``(split index, position, split name, payload, label, id)`` of every record.
+Record = tuple[int, int, str, Any, int, str]
+"""``(split index, position in the split, split name, payload, label, id)``."""
 
-    Only file sources: path payloads are file names, so the driver lists
-    them cheaply; TFRecord payloads are the encoded bytes.
+
+def _listed(source: Source) -> list[Record]:
+    """Every record of a file-list source (directory tree, manifest): listed by the driver.
+
+    Their payloads are file names, so the list is small next to the images.
     """
-    if source.payload == "image":
-        raise UserError(
-            f"{source.location}: --runner needs image files (a directory tree, a manifest or "
-            "TFRecord shards); arrays and in-memory datasets are profiled locally"
-        )
     out = []
     for k, split in enumerate(source.splits):
         for n, (payload, label, ident) in enumerate(split.records.as_numpy_iterator()):
             out.append((k, n, split.name, bytes(payload), int(label), ident.decode()))
     return out
+
+
+def _read_shard(
+    shard: tuple[int, str, int, str], counts: dict[tuple[int, int], int], keys: Any
+) -> Iterator[Record]:
+    """The records of one TFRecord shard, placed after the split's earlier shards."""
+    from pipelines.sources.tfrecord import split_records
+
+    k, name, j, path = shard
+    start = sum(counts[(k, i)] for i in range(j))
+    records = split_records(name, [Path(path)], keys, start).as_numpy_iterator()
+    for n, (payload, label, ident) in enumerate(records):
+        yield k, start + n, name, bytes(payload), int(label), ident.decode()
+
+
+def _record_stage(pipeline: Any, source: Source) -> tuple[Any, int]:
+    """The records as a PCollection, and about how many there are (for the join's chunks).
+
+    TFRecord shards are read by the workers, one shard each (a first cheap
+    pass counts every shard's records, so default ids ``<split>/<position>``
+    match the local reader's); file lists are listed by the driver.
+    """
+    import apache_beam as beam
+
+    if source.payload == "image":
+        raise UserError(
+            f"{source.location}: --runner needs image files (a directory tree, a manifest or "
+            "TFRecord shards); arrays and in-memory datasets are profiled locally"
+        )
+    if source.kind != "tfrecord":
+        listed = _listed(source)
+        return pipeline | "records" >> beam.Create(listed, reshuffle=True), len(listed)
+    from pipelines.sources.tfrecord import count_records, shards_by_split
+
+    by_split = shards_by_split(Path(source.location))
+    shards = [
+        (k, name, j, str(path))
+        for k, (name, files) in enumerate(by_split.items())
+        for j, path in enumerate(files)
+    ]
+    size = sum(Path(s[3]).stat().st_size for s in shards)
+    counts = (
+        pipeline
+        | "shards to count" >> beam.Create(shards)
+        | "count" >> beam.Map(lambda s: ((s[0], s[2]), count_records(Path(s[3]))))
+    )
+    records = (
+        pipeline
+        | "tfrecord shards" >> beam.Create(shards, reshuffle=True)
+        | "read" >> beam.FlatMap(_read_shard, beam.pvalue.AsDict(counts), source.reader["keys"])
+    )
+    return records, max(1, size // ENCODED_BYTES)
 
 
 def _portable(source: Source) -> Source:
@@ -92,9 +145,7 @@ def _portable(source: Source) -> Source:
     return dataclasses.replace(source, splits=names)
 
 
-def profile_batch(
-    source: Source, batch: list[tuple[int, int, str, Any, int, str]], cfg: ProfileConfig
-) -> pd.DataFrame:
+def profile_batch(source: Source, batch: list[Record], cfg: ProfileConfig) -> pd.DataFrame:
     """ImageTable rows of a batch of records, with their ``_rank``: the local functions."""
     import tensorflow as tf
 
@@ -187,15 +238,28 @@ def _salted(
 def _candidates(
     group: tuple[Any, Iterable[tuple[str, int, int, str]]], radius: int
 ) -> Iterator[tuple[int, int, int]]:
-    """Pairs ``(rank a < rank b, distance)`` of one join group within the radius."""
+    """Pairs ``(rank a < rank b, distance)`` of one join group within the radius.
+
+    The group's query and index rows are compared all against all with NumPy
+    (salting keeps both sides at most HOT_KEY_ROWS long).
+    """
     entries = list(group[1])
-    index = [e for e in entries if e[0] == "x"]
-    for _, rank_q, hash_q, content_q in (e for e in entries if e[0] == "q"):
-        for _, rank_x, hash_x, content_x in index:
-            if rank_q < rank_x and content_q != content_x:
-                distance = _bits(hash_q, hash_x)
-                if distance <= radius:
-                    yield rank_q, rank_x, distance
+    q = [e for e in entries if e[0] == "q"]
+    x = [e for e in entries if e[0] == "x"]
+    if not q or not x:
+        return
+    _, content = np.unique([e[3] for e in q + x], return_inverse=True)
+    rank_q, rank_x = np.array([e[1] for e in q]), np.array([e[1] for e in x])
+    hash_q = np.array([e[2] for e in q], np.int64).view(np.uint64)
+    hash_x = np.array([e[2] for e in x], np.int64).view(np.uint64)
+    distance = np.bitwise_count(hash_q[:, None] ^ hash_x[None, :])
+    keep = (
+        (distance <= radius)
+        & (rank_q[:, None] < rank_x[None, :])
+        & (content[: len(q), None] != content[None, len(q) :])
+    )
+    for a, b in zip(*np.nonzero(keep), strict=True):
+        yield int(rank_q[a]), int(rank_x[b]), int(distance[a, b])
 
 
 def _verify(
@@ -266,7 +330,6 @@ def near_candidates(radius: int, n_rows: int) -> Any:
 def build_pipeline(
     pipeline: Any,
     source: Source,
-    records: list[tuple[int, int, str, Any, int, str]],
     profile_cfg: ProfileConfig,
     leakage_cfg: LeakageConfig,
     out: str,
@@ -276,13 +339,13 @@ def build_pipeline(
 
     worker_source = _portable(source)
     radius = leakage_cfg.phash_radius
+    records, n_rows = _record_stage(pipeline, source)
     tables = (
-        pipeline
-        | "records" >> beam.Create(records, reshuffle=True)
+        records
         | "batch" >> beam.BatchElements(min_batch_size=BATCH[0], max_batch_size=BATCH[1])
         | "profile" >> beam.Map(lambda b: profile_batch(worker_source, b, profile_cfg))
     )
-    _ = tables | "shards" >> beam.Map(_write_shard, f"{out}/{SHARDS}/part")
+    _ = tables | "write shards" >> beam.Map(_write_shard, f"{out}/{SHARDS}/part")
     rows = tables | "hash rows" >> beam.FlatMap(_hash_rows)
     exact = (
         rows
@@ -290,7 +353,7 @@ def build_pipeline(
         | "content groups" >> beam.GroupByKey()
         | "exact pairs" >> beam.FlatMap(_exact)
     )
-    candidates = rows | "near candidates" >> near_candidates(radius, len(records))
+    candidates = rows | "near candidates" >> near_candidates(radius, n_rows)
     thumbs = rows | "thumbs" >> beam.Map(lambda r: (r[0], r[3]))
     by_a = candidates | "by a" >> beam.Map(lambda c: (c[0], c))
     by_b = (
@@ -374,9 +437,6 @@ def run_beam(
         raise UserError("--runner needs Apache Beam: pip install 'leakage-audit[beam]'") from None
     if leakage_cfg.flip_invariant:
         raise UserError("--flip-invariant is not on the Beam path yet; run without --runner")
-    records = _records(source)
-    if not records:
-        raise UserError(f"{source.location}: no records to profile")
     from apache_beam.io.filesystems import FileSystems
 
     for folder in (f"{out}/{SHARDS}", f"{out}/{PAIRS}"):  # never mix in an earlier run's shards
@@ -387,5 +447,5 @@ def run_beam(
     except (ValueError, SystemExit) as exc:
         raise UserError(f"Beam pipeline options {' '.join(options)}: {exc}") from None
     with beam.Pipeline(options=opts) as pipeline:
-        build_pipeline(pipeline, source, records, profile_cfg, leakage_cfg, str(out))
+        build_pipeline(pipeline, source, profile_cfg, leakage_cfg, str(out))
     return read_results(str(out))

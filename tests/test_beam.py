@@ -154,3 +154,40 @@ def test_runner_mistakes_exit_2(tmp_path, planted, capsys):
     assert main(["check", str(tmp_path / "d.npz"), *out, *RUNNER]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "--runner needs image files" in err and "Traceback" not in err
+
+
+def test_tfrecord_shards_are_read_by_the_workers(planted, tmp_path):
+    """Three shards per split, default ids ``<split>/<position>``: same rows as the local reader."""
+    import tensorflow as tf
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    written = 0
+    for split in ("train", "test"):
+        files = sorted((planted / split).rglob("*.png"))[:90]
+        written += len(files)
+        for j in range(3):
+            name = folder / f"{split}-{j:05d}-of-00003"
+            with tf.io.TFRecordWriter(str(name)) as writer:
+                for path in files[j::3]:
+                    feature = {
+                        "image/encoded": tf.train.Feature(
+                            bytes_list=tf.train.BytesList(value=[path.read_bytes()])
+                        ),
+                        "image/class/label": tf.train.Feature(
+                            int64_list=tf.train.Int64List(value=[int(path.parent.name)])
+                        ),
+                    }
+                    example = tf.train.Example(features=tf.train.Features(feature=feature))
+                    writer.write(example.SerializeToString())
+    cfg = AuditConfig()
+    source = open_source(str(folder))
+    local = profile_source(source, cfg.profile)
+    table, pairs = beam_path.run_beam(
+        source, cfg.profile, cfg.leakage, "DirectRunner", [], str(tmp_path / "work")
+    )
+    pd.testing.assert_frame_equal(table, local)
+    assert len(table) == written and f"test/{written - 91}" in set(table["id"])
+    assert table["error_kind"].notna().sum() == 1  # the broken PNG, named by its position
+    rows = decoded(local).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ordered_pairs(pairs), hash_pairs(rows, cfg.leakage))

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 
@@ -62,6 +63,8 @@ class Source:
         root: directory that ``path`` payload ids are relative to.
         fingerprint: changes whenever the content may have changed; None
             means the source cannot be cached.
+        reader: what a distributed reader needs to read the source itself
+            (TFRecord: the feature ``keys``); see pipelines.beam.
 
     """
 
@@ -75,6 +78,7 @@ class Source:
     id_class_names: Mapping[str, str] = field(default_factory=dict)
     root: Path | None = None
     fingerprint: str | None = None
+    reader: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Refuse sources a check could not make sense of."""

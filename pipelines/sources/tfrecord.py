@@ -64,21 +64,42 @@ def _feature_spec(keys: TFRecordKeys) -> dict[str, tf.io.FixedLenFeature]:
     return spec
 
 
-def _records(name: str, shards: list[Path], keys: TFRecordKeys) -> tf.data.Dataset:
-    """Records ``(bytes, label, id)`` for one split, in file order."""
+def shards_by_split(path: Path) -> dict[str, list[Path]]:
+    """The TFRecord files at ``path`` by split (named from the file names), in split order."""
+    by_split: dict[str, list[Path]] = {}
+    for shard in _shards(path):
+        by_split.setdefault(split_of(shard), []).append(shard)
+    return {n: by_split[n] for n in split_order(by_split)}
+
+
+def split_records(
+    name: str, shards: list[Path], keys: TFRecordKeys, start: int = 0
+) -> tf.data.Dataset:
+    """Records ``(bytes, label, id)`` for one split, in file order.
+
+    ``start`` is the position of the first record in the split (default ids
+    are ``<split>/<position>``), for a reader of one shard of several (Beam).
+    """
     compression = "GZIP" if shards[0].name.endswith(".gz") else ""
     spec = _feature_spec(keys)
     raw = tf.data.TFRecordDataset([str(s) for s in shards], compression_type=compression)
 
     def parse(i: tf.Tensor, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         ex = tf.io.parse_single_example(serialized, spec)
-        default_id = tf.strings.join([name, tf.strings.as_string(i)], "/")
+        default_id = tf.strings.join([name, tf.strings.as_string(i + start)], "/")
         ident = ex[keys.id] if keys.id else default_id
         if keys.id:
             ident = tf.where(tf.strings.length(ident) > 0, ident, default_id)
         return ex[keys.image], ex[keys.label], ident
 
     return raw.enumerate().map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def count_records(shard: Path) -> int:
+    """Records in one TFRecord file (a cheap pass: no parsing)."""
+    compression = "GZIP" if shard.name.endswith(".gz") else ""
+    dataset = tf.data.TFRecordDataset(str(shard), compression_type=compression)
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
 
 def _check_keys(shard: Path, keys: TFRecordKeys) -> None:
@@ -109,12 +130,11 @@ def load_tfrecord(path: Path, keys: TFRecordKeys | None = None) -> Source:
     if not shards:
         raise UserError(f"{path}: no TFRecord files (*.tfrecord, *.tfrec, *-00000-of-00001)")
     _check_keys(shards[0], keys)
-    by_split: dict[str, list[Path]] = {}
-    for shard in shards:
-        by_split.setdefault(split_of(shard), []).append(shard)
-    splits = tuple(Split(n, _records(n, by_split[n], keys)) for n in split_order(by_split))
+    by_split = shards_by_split(path)
+    splits = tuple(Split(n, split_records(n, files, keys)) for n, files in by_split.items())
     return Source(
         kind="tfrecord",
+        reader={"keys": keys},
         location=str(path.resolve()),
         payload="bytes",
         splits=splits,
