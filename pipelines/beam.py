@@ -41,7 +41,7 @@ import pandas as pd
 
 from audit.config import LeakageConfig, ProfileConfig
 from audit.errors import UserError
-from audit.hash_index import _chunks, _flips, chunk_count
+from audit.hash_index import BITS, _chunks, _flips
 from audit.table import conform
 from pipelines.sources.base import Source, Split
 
@@ -54,8 +54,18 @@ BATCH = (64, 512)
 ENCODED_BYTES = 2048
 """Assumed encoded bytes per TFRecord image, to size the join before the shards are read."""
 
-HOT_KEY_ROWS = 256
-"""Most rows per side that one join group compares (hot keys are salted above it)."""
+HOT_KEY_ROWS = 4096
+"""Most rows per side that one join group compares (hot keys are salted above it).
+
+A full group is 4096 x 4096 Hamming distances, about 50 ms of NumPy in
+blocks of QUERY_BLOCK rows: bounded work, and few enough salted copies.
+"""
+
+QUERY_BLOCK = 256
+"""Query rows compared at a time within a join group (bounds the distance matrix)."""
+
+ELEMENT_US, COMPARE_US = 10.0, 0.002
+"""Measured costs on Beam's Python DirectRunner: one emitted join element, one distance."""
 
 RANK_SPLIT = 1 << 40
 """A row's rank is split index * RANK_SPLIT + its position in the split: the local row order."""
@@ -252,14 +262,16 @@ def _candidates(
     rank_q, rank_x = np.array([e[1] for e in q]), np.array([e[1] for e in x])
     hash_q = np.array([e[2] for e in q], np.int64).view(np.uint64)
     hash_x = np.array([e[2] for e in x], np.int64).view(np.uint64)
-    distance = np.bitwise_count(hash_q[:, None] ^ hash_x[None, :])
-    keep = (
-        (distance <= radius)
-        & (rank_q[:, None] < rank_x[None, :])
-        & (content[: len(q), None] != content[None, len(q) :])
-    )
-    for a, b in zip(*np.nonzero(keep), strict=True):
-        yield int(rank_q[a]), int(rank_x[b]), int(distance[a, b])
+    for s in range(0, len(q), QUERY_BLOCK):
+        part = slice(s, s + QUERY_BLOCK)
+        distance = np.bitwise_count(hash_q[part, None] ^ hash_x[None, :])
+        keep = (
+            (distance <= radius)
+            & (rank_q[part, None] < rank_x[None, :])
+            & (content[: len(q)][part, None] != content[None, len(q) :])
+        )
+        for a, b in zip(*np.nonzero(keep), strict=True):
+            yield int(rank_q[s + a]), int(rank_x[b]), int(distance[a, b])
 
 
 def _verify(
@@ -292,6 +304,28 @@ def _attach(element: tuple[int, dict[str, list[Any]]], rekey: int | None) -> Ite
             yield out if rekey is None else (out[rekey], out)
 
 
+def join_chunks(n_rows: int, radius: int) -> int:
+    """Chunks per hash that minimise the Beam join's cost per row.
+
+    Unlike the in-memory index (audit.hash_index.chunk_count), a Beam join
+    pays for every element it emits: each row's index keys, its flipped query
+    keys, and their salted copies when keys are hot. Cost per row =
+    ELEMENT_US x elements + COMPARE_US x distances (uniform hashes).
+    """
+    best, best_cost = 1, math.inf
+    for m in range(1, min(radius + 1, 16) + 1):
+        width = BITS // m
+        flips = sum(math.comb(width, k) for k in range(radius // m + 1))
+        per_key = n_rows / 2.0**width
+        salt_x = max(1, math.ceil(per_key / HOT_KEY_ROWS))
+        salt_q = max(1, math.ceil(per_key * flips / HOT_KEY_ROWS))
+        elements = m * (salt_q + flips * salt_x)
+        cost = ELEMENT_US * elements + COMPARE_US * m * flips * per_key
+        if cost < best_cost:
+            best, best_cost = m, cost
+    return best
+
+
 def near_candidates(radius: int, n_rows: int) -> Any:
     """A PTransform: ``(rank, pHash, content, thumb)`` rows to distinct candidate pairs.
 
@@ -302,7 +336,7 @@ def near_candidates(radius: int, n_rows: int) -> Any:
     """
     import apache_beam as beam
 
-    chunks = _chunks(chunk_count(n_rows, radius))
+    chunks = _chunks(join_chunks(n_rows, radius))
     flips = [_flips(width, radius // len(chunks)) for _, width in chunks]
 
     @beam.ptransform_fn
