@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import uuid
 from collections.abc import Iterable, Iterator
@@ -469,11 +470,16 @@ def run_beam(
     ``out`` holds the shards and pairs; on a cluster it must be a path every
     worker can write (``gs://...`` on Dataflow).
     """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # Beam's import warns about GCP clients the local runner lacks
     try:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
     except ImportError:
         raise UserError("--runner needs Apache Beam: pip install 'leakage-audit[beam]'") from None
+    finally:
+        root.setLevel(level)
     if leakage_cfg.flip_invariant:
         raise UserError("--flip-invariant is not on the Beam path yet; run without --runner")
     from apache_beam.io.filesystems import FileSystems
