@@ -41,14 +41,14 @@ class Matches:
     distance: np.ndarray
 
 
-def _chunks(m: int) -> list[tuple[int, int]]:
+def chunk_ranges(m: int) -> list[tuple[int, int]]:
     """``m`` (shift, width) bit ranges that tile 64 bits as evenly as possible."""
     widths = [BITS // m + (1 if k < BITS % m else 0) for k in range(m)]
     shifts = np.cumsum([0, *widths[:-1]])
     return [(int(s), w) for s, w in zip(shifts, widths, strict=True)]
 
 
-def _flips(width: int, radius: int) -> np.ndarray:
+def flip_masks(width: int, radius: int) -> np.ndarray:
     """Every ``width``-bit mask with at most ``radius`` bits set."""
     masks = [0]
     for k in range(1, radius + 1):
@@ -79,7 +79,7 @@ class HashIndex:
     def __init__(self, hashes: np.ndarray, radius: int) -> None:
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
         self.radius = radius
-        self.chunks = _chunks(chunk_count(len(self.hashes), radius))
+        self.chunks = chunk_ranges(chunk_count(len(self.hashes), radius))
         self.sub_radius = radius // len(self.chunks)
         self._tables = []
         for shift, width in self.chunks:
@@ -89,7 +89,7 @@ class HashIndex:
             if width <= DIRECT_BITS:  # bucket start of every chunk value: O(1) lookups
                 counts = np.bincount(keys.astype(np.int64), minlength=1 << width)
                 offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-            self._tables.append((keys[order], order, _flips(width, self.sub_radius), offsets))
+            self._tables.append((keys[order], order, flip_masks(width, self.sub_radius), offsets))
 
     def search(self, queries: np.ndarray, block: int = 4096) -> Matches:
         """All (query, indexed) pairs within the radius, each pair once."""

@@ -42,7 +42,7 @@ import pandas as pd
 
 from audit.config import LeakageConfig, ProfileConfig
 from audit.errors import UserError
-from audit.hash_index import BITS, _chunks, _flips
+from audit.hash_index import BITS, chunk_ranges, flip_masks
 from audit.table import conform
 from pipelines.sources.base import Source, Split
 
@@ -342,8 +342,8 @@ def near_candidates(radius: int, n_rows: int) -> Any:
     """
     import apache_beam as beam
 
-    chunks = _chunks(join_chunks(n_rows, radius))
-    flips = [_flips(width, radius // len(chunks)) for _, width in chunks]
+    chunks = chunk_ranges(join_chunks(n_rows, radius))
+    flips = [flip_masks(width, radius // len(chunks)) for _, width in chunks]
 
     @beam.ptransform_fn
     def expand(rows: Any) -> Any:

@@ -191,3 +191,25 @@ def test_tfrecord_shards_are_read_by_the_workers(planted, tmp_path):
     assert table["error_kind"].notna().sum() == 1  # the broken PNG, named by its position
     rows = decoded(local).reset_index(drop=True)
     pd.testing.assert_frame_equal(ordered_pairs(pairs), hash_pairs(rows, cfg.leakage))
+
+
+def test_manifest_groups_travel_to_the_workers(planted, tmp_path):
+    """A manifest with a group column: same rows (groups included) and the same group finding."""
+    files = sorted(planted.rglob("*.png"))[::4]
+    manifest = pd.DataFrame(
+        {
+            "path": [str(p) for p in files],
+            "label": [p.parent.name for p in files],
+            "split": [p.parts[-3] for p in files],
+            "group": [f"patient{k % 7}" for k in range(len(files))],  # every patient in both
+        }
+    )
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    args = ["check", str(tmp_path / "manifest.csv"), "--no-cache", "-q"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == EXIT_FAILED
+    assert main([*args, "--out", str(tmp_path / "beam"), *RUNNER]) == EXIT_FAILED
+    reports = [json.loads((tmp_path / d / "report.json").read_text()) for d in ("local", "beam")]
+    assert reports[0]["findings"] == reports[1]["findings"]
+    assert reports[0]["leakage"] == reports[1]["leakage"]
+    overlap = next(f for f in reports[1]["findings"] if f["check"] == "leakage.group_overlap")
+    assert overlap["count"] >= 7
