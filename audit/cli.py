@@ -487,7 +487,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from pipelines.dataset_index import build_index
 
     source, table = _profile(args)
-    index = build_index(table, source.location, args.out)
+    index = build_index(table, source.location, args.out, _progress(args))
     skipped = int(table["error_kind"].notna().sum())
     _index_summary(
         index, args.quiet, f"indexed {len(index.table)} images, skipped {skipped} unreadable"
@@ -502,7 +502,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     index = load_index(args.index)
     source, table = _profile(args)
     before = len(index.table)
-    index = append_batch(index, table, source.location, args.split, args.prefix)
+    index = append_batch(index, table, source.location, args.split, args.prefix, _progress(args))
     _index_summary(index, args.quiet, f"added {len(index.table) - before} images from {args.src}")
     return EXIT_PASSED
 

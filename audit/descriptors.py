@@ -20,6 +20,7 @@ meets its source in both spaces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,14 +135,20 @@ class NeighbourIndex:
         """References indexed."""
         return int(self.indexes["inner"].ntotal)
 
-    def add(self, references: np.ndarray) -> None:
-        """Append the descriptors of the thumbnails ``references``, in blocks of BLOCK."""
+    def add(self, references: np.ndarray, advance: Callable[[int], None] | None = None) -> None:
+        """Append the descriptors of the thumbnails ``references``, in blocks of BLOCK.
+
+        ``advance(n)`` is told after each block (a progress bar: 100,000
+        images take about 10 s).
+        """
         for start in range(0, len(references), BLOCK):
             block = references[start : start + BLOCK]
             plain = flat(block)
             for name, vectors in descriptors(block).items():
                 vectors[plain] = 0.0
                 self.indexes[name].add(vectors)
+            if advance is not None:
+                advance(len(block))
 
     def candidates(
         self, queries: np.ndarray, k: int = NEIGHBOURS, keep: int = KEEP

@@ -30,6 +30,7 @@ from audit.errors import UserError
 from audit.hash_index import Matches, binary_index, range_pairs
 from audit.table import conform, decoded, thumbnails
 from pipelines.cache import PROFILE_VERSION, write_cached
+from pipelines.progress import NullProgress, Progress
 from reports.io import atomic_write, atomic_write_text
 
 INDEX_VERSION = "1"
@@ -83,7 +84,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def build_index(table: pd.DataFrame, source: str, path: Path) -> DatasetIndex:
+def _described(
+    neighbours: NeighbourIndex, rows: pd.DataFrame, progress: Progress | None
+) -> NeighbourIndex:
+    """``neighbours`` with the descriptors of ``rows`` appended, with a progress bar."""
+    progress = progress or NullProgress()
+    progress.start("computing descriptors for the geometric search", len(rows))
+    try:
+        neighbours.add(thumbnails(rows), progress.advance)
+    finally:
+        progress.finish()
+    return neighbours
+
+
+def build_index(
+    table: pd.DataFrame, source: str, path: Path, progress: Progress | None = None
+) -> DatasetIndex:
     """Index the decoded rows of ``table`` (profiled from ``source``) in the folder ``path``."""
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: exists and is not a folder")
@@ -98,7 +114,7 @@ def build_index(table: pd.DataFrame, source: str, path: Path) -> DatasetIndex:
         "created": _now(),
         "batches": [{"source": source, "images": len(rows), "added": _now()}],
     }
-    return _save(path, rows, NeighbourIndex.of(thumbnails(rows)), meta)
+    return _save(path, rows, _described(NeighbourIndex(), rows, progress), meta)
 
 
 def load_index(path: Path) -> DatasetIndex:
@@ -143,7 +159,12 @@ def _read_float(path: Path) -> Any:
 
 
 def append_batch(
-    index: DatasetIndex, batch: pd.DataFrame, source: str, split: str | None, prefix: str
+    index: DatasetIndex,
+    batch: pd.DataFrame,
+    source: str,
+    split: str | None,
+    prefix: str,
+    progress: Progress | None = None,
 ) -> DatasetIndex:
     """Append a batch's decoded rows (ids prefixed, optionally moved to ``split``)."""
     rows = decoded(batch).reset_index(drop=True).copy()
@@ -165,5 +186,4 @@ def append_batch(
         *meta.get("batches", []),
         {"source": source, "images": len(rows), "added": _now()},
     ]
-    index.neighbours.add(thumbnails(rows))
-    return _save(index.path, table, index.neighbours, meta)
+    return _save(index.path, table, _described(index.neighbours, rows, progress), meta)
