@@ -42,7 +42,7 @@ import pandas as pd
 
 from audit.config import LeakageConfig, ProfileConfig
 from audit.errors import UserError
-from audit.hash_index import BITS, chunk_ranges, flip_masks
+from audit.hash_index import chunk_ranges, flip_masks
 from audit.table import conform
 from pipelines.sources.base import Source, Split
 
@@ -70,8 +70,13 @@ blocks of QUERY_BLOCK rows: bounded work, and few enough salted copies.
 QUERY_BLOCK = 256
 """Query rows compared at a time within a join group (bounds the distance matrix)."""
 
-ELEMENT_US, COMPARE_US = 10.0, 0.002
-"""Measured costs on Beam's Python DirectRunner: one emitted join element, one distance."""
+ELEMENT_US, COMPARE_US = 10.5, 0.0005
+"""Costs on Beam's Python DirectRunner: one emitted join element, one Hamming distance.
+
+Fitted to four runs of benchmarks/beam_scale.py (12,500 to 400,000 hashes,
+4, 6 and 11 chunks): 10.5 us per element explains them within 15%; the
+vectorised distances cost next to nothing.
+"""
 
 RANK_SPLIT = 1 << 40
 """A row's rank is split index * RANK_SPLIT + its position in the split: the local row order."""
@@ -316,17 +321,20 @@ def join_chunks(n_rows: int, radius: int) -> int:
     Unlike the in-memory index (audit.hash_index.chunk_count), a Beam join
     pays for every element it emits: each row's index keys, its flipped query
     keys, and their salted copies when keys are hot. Cost per row =
-    ELEMENT_US x elements + COMPARE_US x distances (uniform hashes).
+    ELEMENT_US x elements + COMPARE_US x distances (uniform hashes, each
+    chunk at its own width).
     """
     best, best_cost = 1, math.inf
     for m in range(1, min(radius + 1, 16) + 1):
-        width = BITS // m
-        flips = sum(math.comb(width, k) for k in range(radius // m + 1))
-        per_key = n_rows / 2.0**width
-        salt_x = max(1, math.ceil(per_key / HOT_KEY_ROWS))
-        salt_q = max(1, math.ceil(per_key * flips / HOT_KEY_ROWS))
-        elements = m * (salt_q + flips * salt_x)
-        cost = ELEMENT_US * elements + COMPARE_US * m * flips * per_key
+        elements = distances = 0.0
+        for _, width in chunk_ranges(m):
+            flips = sum(math.comb(width, k) for k in range(radius // m + 1))
+            per_key = n_rows / 2.0**width
+            salt_x = max(1, math.ceil(per_key / HOT_KEY_ROWS))
+            salt_q = max(1, math.ceil(per_key * flips / HOT_KEY_ROWS))
+            elements += salt_q + flips * salt_x
+            distances += flips * per_key
+        cost = ELEMENT_US * elements + COMPARE_US * distances
         if cost < best_cost:
             best, best_cost = m, cost
     return best
