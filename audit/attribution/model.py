@@ -13,6 +13,7 @@ prefetched tf.data pipeline, with early stopping on a validation split.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +134,9 @@ def load_user_model(path: str) -> Any:
     import keras
 
     try:
-        saved = keras.models.load_model(path)
+        with warnings.catch_warnings():  # its optimizer state is not used: rebuilt from config
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            saved = keras.models.load_model(path)
     except (OSError, ValueError, TypeError) as exc:
         raise UserError(f"{path}: cannot load the Keras model ({exc})") from None
     if getattr(saved, "optimizer", None) is None or not getattr(saved, "loss", None):
@@ -201,6 +204,7 @@ def fit(model: Any, train: Arrays, val: Arrays, cfg: AttributionConfig, seed: in
         validation_data=_dataset(val, cfg.batch_size, seed, shuffle=False),
         epochs=epochs,
         callbacks=[stop],
+        shuffle=False,  # the tf.data pipeline shuffles (seeded); Keras would ignore and warn
         verbose=0,
     )
     return {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
