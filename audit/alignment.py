@@ -158,13 +158,27 @@ def pool(images: np.ndarray) -> np.ndarray:
     return half.reshape(n, -1)
 
 
+def smoothed(thumbs: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Thumbnails blurred by ``sigma`` pixels, as float rows (n, THUMB_SIZE**2).
+
+    Integer thumbnails become float32; float ones keep their precision.
+    """
+    n = len(thumbs)
+    grid = thumbs if thumbs.dtype.kind == "f" else thumbs.astype(np.float32)
+    return ndimage.gaussian_filter(grid, (0, sigma, sigma)).reshape(n, -1)
+
+
 def fit(
     a: np.ndarray, b: np.ndarray, start: np.ndarray, iters: tuple[int, int] = (6, 3)
 ) -> np.ndarray:
     """Similarity transforms warping thumbnails ``a`` onto ``b`` from ``start``."""
-    n = len(a)
-    sa = ndimage.gaussian_filter(a.astype(np.float32), (0, 1, 1)).reshape(n, -1)
-    sb = ndimage.gaussian_filter(b.astype(np.float32), (0, 1, 1)).reshape(n, -1)
+    return _fit_smoothed(smoothed(a), smoothed(b), start, iters)
+
+
+def _fit_smoothed(
+    sa: np.ndarray, sb: np.ndarray, start: np.ndarray, iters: tuple[int, int] = (6, 3)
+) -> np.ndarray:
+    """``fit`` on thumbnails already ``smoothed``."""
     params = start.astype(np.float32).copy()
     params[:, 2:] /= 2
     ca, cb = pool(sa), pool(sb)
@@ -178,9 +192,7 @@ def fit(
 
 def _blur(flat: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of flattened thumbnails."""
-    n = len(flat)
-    grid = flat.reshape(n, THUMB_SIZE, THUMB_SIZE)
-    return ndimage.gaussian_filter(grid, (0, sigma, sigma)).reshape(n, -1)
+    return smoothed(flat.reshape(len(flat), THUMB_SIZE, THUMB_SIZE), sigma)
 
 
 def aligned_score(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray:
@@ -246,8 +258,9 @@ def aligned_similarity(
             if starts is None
             else [x[part] for x in starts]
         )
-        start = best_start(a[part], b[part], tried)
-        return aligned_score(a[part], b[part], fit(a[part], b[part], start))
+        sa, sb = smoothed(a[part]), smoothed(b[part])  # once for the start and the fit
+        params = _fit_smoothed(sa, sb, _best_start_smoothed(sa, sb, tried))
+        return aligned_score(a[part], b[part], params)
 
     blocks = range(0, len(a), block)
     if len(blocks) < 2:
@@ -262,9 +275,12 @@ def best_start(a: np.ndarray, b: np.ndarray, starts: list[np.ndarray]) -> np.nda
     One fit from the better start costs half of fitting from both, and the
     moment-based start is only better when the copy moved (shift, crop).
     """
-    n = len(a)
-    sa = ndimage.gaussian_filter(a.astype(np.float32), (0, 1, 1)).reshape(n, -1)
-    sb = ndimage.gaussian_filter(b.astype(np.float32), (0, 1, 1)).reshape(n, -1)
+    return _best_start_smoothed(smoothed(a), smoothed(b), starts)
+
+
+def _best_start_smoothed(sa: np.ndarray, sb: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:
+    """``best_start`` on thumbnails already ``smoothed``."""
+    n = len(sa)
     inner = _grid(THUMB_SIZE)[2]
     scores = []
     for start in starts:

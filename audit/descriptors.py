@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 
-from audit.alignment import moments, pool, sample, warp_coords
+from audit.alignment import moments, pool, sample, smoothed, warp_coords
 from audit.table import THUMB_SIZE
 
 ROTATION = 6.0
@@ -74,15 +73,18 @@ def _normalised(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
 
 
-def descriptors(thumbs: np.ndarray, rotate: float = 0.0) -> dict[str, np.ndarray]:
-    """The ``canonical`` and ``inner`` descriptors of thumbnails, optionally rotated first."""
-    n = len(thumbs)
-    soft = ndimage.gaussian_filter(thumbs.astype(np.float32), (0, 1, 1)).reshape(n, -1)
-    params = canonical_params(moments(thumbs))
+def _prepared(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What every rotation's descriptors start from: smoothed, blurred and canonical warps."""
+    return smoothed(thumbs), smoothed(thumbs, 1.5), canonical_params(moments(thumbs))
+
+
+def _described(prepared: tuple[np.ndarray, ...], rotate: float) -> dict[str, np.ndarray]:
+    """The descriptors of ``_prepared`` thumbnails, turned by ``rotate`` degrees first."""
+    soft, blurred, params = prepared
+    n = len(soft)
     if rotate:
         params = _rotation(params, rotate)
     canonical = sample(soft, *warp_coords(params, THUMB_SIZE))[0]
-    blurred = ndimage.gaussian_filter(thumbs.astype(np.float32), (0, 1.5, 1.5)).reshape(n, -1)
     if rotate:
         turn = _rotation(np.zeros((n, 4), np.float32), rotate)
         blurred = sample(blurred, *warp_coords(turn, THUMB_SIZE))[0]
@@ -92,6 +94,11 @@ def descriptors(thumbs: np.ndarray, rotate: float = 0.0) -> dict[str, np.ndarray
         "canonical": _normalised(pool(canonical)),
         "inner": _normalised(pool(inner)),
     }
+
+
+def descriptors(thumbs: np.ndarray, rotate: float = 0.0) -> dict[str, np.ndarray]:
+    """The ``canonical`` and ``inner`` descriptors of thumbnails, optionally rotated first."""
+    return _described(_prepared(thumbs), rotate)
 
 
 def flat(thumbs: np.ndarray, block: int = 65536) -> np.ndarray:
@@ -163,8 +170,9 @@ class NeighbourIndex:
         parts = [pd.DataFrame({"q": [], "r": [], "score": []})]
         for start in range(0, len(queries), BLOCK):
             block = queries[start : start + BLOCK]
+            prepared = _prepared(block)  # smoothing and moments once for the three turns
             for angle in (0.0, ROTATION, -ROTATION):
-                for name, vectors in descriptors(block, angle).items():
+                for name, vectors in _described(prepared, angle).items():
                     score, found = self.indexes[name].search(vectors, min(k, self.size))
                     rows = start + np.repeat(np.arange(len(block)), found.shape[1])
                     parts.append(
