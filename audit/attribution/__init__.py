@@ -54,8 +54,9 @@ def build_splits(
     """The arrays to train and evaluate on, the class count and the leaked test ids."""
     train_name, val_name, test_name = _roles(table)
     shape = _shape(table, train_name)
-    if cfg.model_path is not None:  # the user's model sees images at its own input shape
-        shape = model_input_shape(cfg.model_path) or shape
+    user = load_user_model(cfg.model_path) if cfg.model_path is not None else None
+    if user is not None:  # the user's model sees images at its own input shape
+        shape = model_input_shape(user) or shape
     train = load_split(source, train_name, shape, cfg.max_train_images, cfg.seed)
     test = load_split(source, test_name, shape, cfg.max_test_images, cfg.seed)
     if val_name is not None:
@@ -66,8 +67,8 @@ def build_splits(
         val, train = train.take(order[:cut]), train.take(order[cut:])
     labels = table["label"][table["label"] >= 0]
     n_classes = max(int(labels.max()) + 1 if len(labels) else 0, len(source.class_names), 2)
-    if cfg.model_path is not None:
-        outputs = load_user_model(cfg.model_path).output_shape[-1]
+    if user is not None:
+        outputs = user.output_shape[-1]
         if outputs is not None and outputs < n_classes:
             raise UserError(
                 f"{cfg.model_path}: the model has {outputs} outputs but the dataset has "

@@ -144,9 +144,9 @@ def load_user_model(path: str) -> Any:
     return saved
 
 
-def model_input_shape(path: str) -> tuple[int, int, int] | None:
-    """(height, width, channels) the saved model takes, or None when not fixed."""
-    shape = tuple(load_user_model(path).input_shape[1:])
+def model_input_shape(model: Any) -> tuple[int, int, int] | None:
+    """(height, width, channels) a Keras model takes, or None when not fixed."""
+    shape = tuple(model.input_shape[1:])
     if len(shape) == 2:
         shape = (*shape, 1)
     if len(shape) != 3 or not all(isinstance(d, int) for d in shape):

@@ -268,12 +268,14 @@ def pairs_against(
         near["j"] = needed[near["j"].to_numpy()]
         pairs = pd.concat([pairs, near[PAIR_COLUMNS]], ignore_index=True)
     if cfg.geometric:
-        pairs = pd.concat([pairs, _geometric_against(batch, indexed, pairs, cfg, neighbours)])
+        geometric = _geometric_against(batch, thumbs_a, indexed, pairs, cfg, neighbours)
+        pairs = pd.concat([pairs, geometric])
     return pairs.reset_index(drop=True)
 
 
 def _geometric_against(
     batch: pd.DataFrame,
+    thumbs_a: np.ndarray,
     indexed: pd.DataFrame,
     known: pd.DataFrame,
     cfg: LeakageConfig,
@@ -282,9 +284,9 @@ def _geometric_against(
     """Rotated, shifted, cropped or blurred copies (batch ``i``) of indexed images (``j``).
 
     ``neighbours`` is the NeighbourIndex of all indexed rows (flat ones
-    score 0 in it and are never candidates).
+    score 0 in it and are never candidates); ``thumbs_a`` are the batch's thumbnails.
     """
-    thumbs_a, thumbs_b = thumbnails(batch), thumbnails(indexed)
+    thumbs_b = thumbnails(indexed)
     unmatched = ~np.isin(np.arange(len(batch)), known["i"].to_numpy())
     queries = np.nonzero(unmatched & ~flat(thumbs_a))[0]
     if not len(queries) or not len(indexed):
