@@ -1,13 +1,13 @@
 """The profiling functions: one implementation for every driver.
 
 Value statistics run in TensorFlow, vectorised over a batch of same-shape
-images (``batch_stats``). The hash inputs come from Pillow itself
-(``hash_inputs``: ``convert("L")`` and LANCZOS resizes to a 32x32 thumbnail
-and an 8x9 grid), which is exactly what imagehash computes, so our pHash and
-dHash equal its values bit for bit; Pillow's C resampler is also faster than
-any exact re-implementation in the graph. ``finish_batch`` turns a batch into
-table columns with vectorised NumPy: the 2-D DCT-II of the thumbnails and the
-median of their 8x8 low frequencies (pHash), row differences (dHash).
+images (``batch_stats``). The hash inputs are exactly what imagehash computes
+(``hash_inputs``: Pillow's ``convert("L")``, then LANCZOS resizes to a 32x32
+thumbnail and an 8x9 grid, done for a batch of same-size images at once by
+``pipelines.resample``), so our pHash and dHash equal its values bit for bit.
+``finish_batch`` turns a batch into table columns with vectorised NumPy: the
+2-D DCT-II of the thumbnails and the median of their 8x8 low frequencies
+(pHash), row differences (dHash).
 ``image_features`` measures one image through the same functions.
 """
 
@@ -22,6 +22,7 @@ from PIL import Image
 from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
 from pipelines.header import FORMATS, batch_header_info
+from pipelines.resample import resize_gray
 
 FEATURE_SPECS: dict[str, tf.TensorSpec] = {
     "height": tf.TensorSpec([], tf.int64),
@@ -39,9 +40,12 @@ FEATURE_SPECS: dict[str, tf.TensorSpec] = {
 }
 """What ``batch_stats`` returns per image (with a leading batch axis)."""
 
+LUMA = (0.299, 0.587, 0.114)
+"""ITU-R 601 luma weights, as Pillow's ``convert("L")`` uses."""
 
-def gray_image(image: np.ndarray) -> Image.Image:
-    """8-bit grayscale Pillow image of one HxWxC image: Pillow's ``convert("L")`` for uint8.
+
+def gray_array(image: np.ndarray) -> np.ndarray:
+    """8-bit grayscale (H, W) of one HxWxC image: Pillow's ``convert("L")`` for uint8.
 
     Float images (0-1, -1..1, standardised) are converted with the same luma
     weights and stretched to their own 0-255 range, which keeps hashes and
@@ -49,27 +53,40 @@ def gray_image(image: np.ndarray) -> Image.Image:
     """
     if image.dtype == np.uint8:
         if image.shape[-1] < 3:
-            return Image.fromarray(np.ascontiguousarray(image[..., 0]))
-        return Image.fromarray(np.ascontiguousarray(image[..., :3])).convert("L")
+            return image[..., 0]
+        return np.asarray(Image.fromarray(np.ascontiguousarray(image[..., :3])).convert("L"))
     x = image.astype(np.float64)
-    gray = x[..., 0] if x.shape[-1] < 3 else x[..., :3] @ np.array([0.299, 0.587, 0.114])
+    gray = x[..., 0] if x.shape[-1] < 3 else x[..., :3] @ np.array(LUMA)
     finite = np.isfinite(gray)
     lo = gray[finite].min() if finite.any() else 0.0
     hi = gray[finite].max() if finite.any() else 0.0
     scaled = (gray - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(gray)
-    return Image.fromarray(np.round(np.where(finite, scaled, 0.0)).astype(np.uint8))
+    return np.round(np.where(finite, scaled, 0.0)).astype(np.uint8)
+
+
+def gray_hash_inputs(grays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """32x32 thumbnails and 8x9 dHash grids of 8-bit grayscale images, resized like Pillow.
+
+    Exactly what imagehash feeds its DCT and its row differences (LANCZOS
+    resizes of the ``convert("L")`` image), so our pHash/dHash equal
+    imagehash's. Images of one size are resized together (``resample``).
+    """
+    thumbs = np.empty((len(grays), THUMB_SIZE, THUMB_SIZE), np.uint8)
+    grids = np.empty((len(grays), HASH_SIDE, HASH_SIDE + 1), np.uint8)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, gray in enumerate(grays):
+        by_shape.setdefault(gray.shape, []).append(i)
+    for members in by_shape.values():
+        stack = np.stack([grays[i] for i in members])
+        thumbs[members] = resize_gray(stack, THUMB_SIZE, THUMB_SIZE)
+        grids[members] = resize_gray(stack, HASH_SIDE + 1, HASH_SIDE)
+    return thumbs, grids
 
 
 def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 32x32 thumbnail and the 8x9 dHash grid of one image, resized by Pillow (LANCZOS).
-
-    Exactly what imagehash feeds its DCT and its row differences, so our
-    pHash/dHash equal imagehash's; Pillow's C resampler releases the GIL.
-    """
-    gray = gray_image(image)
-    thumb = gray.resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-    grid = gray.resize((HASH_SIDE + 1, HASH_SIDE), Image.Resampling.LANCZOS)
-    return np.asarray(thumb), np.asarray(grid)
+    """The 32x32 thumbnail and the 8x9 dHash grid of one HxWxC image."""
+    thumbs, grids = gray_hash_inputs([gray_array(image)])
+    return thumbs[0], grids[0]
 
 
 def content_hash(image: np.ndarray) -> np.ndarray:
@@ -86,13 +103,10 @@ def batch_hash_inputs(
 
     Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by padding.
     """
-    n = len(shapes)
-    thumbs = np.empty((n, THUMB_SIZE, THUMB_SIZE), np.uint8)
-    grids = np.empty((n, HASH_SIDE, HASH_SIDE + 1), np.uint8)
-    digests = np.empty((n, 8), np.uint8)
-    for i, shape in enumerate(shapes):
-        image = flat[i, : int(np.prod(shape))].reshape(shape)
-        thumbs[i], grids[i] = hash_inputs(image)
+    images = [flat[i, : int(np.prod(shape))].reshape(shape) for i, shape in enumerate(shapes)]
+    thumbs, grids = gray_hash_inputs([gray_array(image) for image in images])
+    digests = np.empty((len(images), 8), np.uint8)
+    for i, image in enumerate(images):
         digests[i] = content_hash(image)
     return thumbs, grids, digests
 
@@ -154,10 +168,6 @@ def _stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
         "ch_std": _pad3(tf.sqrt(var_c)),
         "nonfinite": per_image - tf.cast(tf.reduce_sum(ones, axis=[1, 2, 3]), tf.int64),
     }
-
-
-LUMA = (0.299, 0.587, 0.114)
-"""ITU-R 601 luma weights, as Pillow's ``convert("L")`` uses."""
 
 
 TEXTURE_SIDE = 128
