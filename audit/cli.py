@@ -336,8 +336,13 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _open(args: argparse.Namespace) -> Any:
     """The Source the arguments name."""
-    from pipelines.sources import TFRecordKeys, open_source
+    from pipelines.sources import TFRecordKeys, is_remote, open_source
 
+    if is_remote(args.src) and not getattr(args, "runner", None):
+        raise UserError(
+            f"{args.src}: locations with a scheme are read through Apache Beam "
+            "(leakage-audit check SRC --runner ...); copy the data to a local path otherwise"
+        )
     keys = TFRecordKeys(image=args.image_key, label=args.label_key, id=args.id_key)
     return open_source(args.src, args.format, data_dir=args.data_dir, keys=keys)
 

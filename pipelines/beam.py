@@ -173,6 +173,10 @@ def profile_batch(source: Source, batch: list[Record], cfg: ProfileConfig) -> pd
     from pipelines.profile import finish_table, profile_splits
     from pipelines.progress import NullProgress
 
+    unread: dict[str, str] = {}
+    if source.reader.get("filesystem") == "beam":
+        batch, unread = _fetched(batch)
+        source = dataclasses.replace(source, payload="bytes")
     by_split: dict[tuple[int, str], list[tuple[int, Any, int, str]]] = {}
     for k, n, name, payload, label, ident in batch:
         by_split.setdefault((k, name), []).append((n, payload, label, ident))
@@ -191,7 +195,28 @@ def profile_batch(source: Source, batch: list[Record], cfg: ProfileConfig) -> pd
         ranks.update({(name, r[3]): k * RANK_SPLIT + r[0] for r in rows})
     table = finish_table(source, profile_splits(source, splits, cfg, NullProgress()))
     table["_rank"] = [ranks[(s, i)] for s, i in zip(table["split"], table["id"], strict=True)]
+    for ident, why in unread.items():  # the local reader's rows for files it cannot read
+        row = table["id"] == ident
+        kind, _, detail = why.partition(": ")
+        message = "file not found" if kind == "missing_file" else f"cannot read: {detail}"
+        table.loc[row, ["error_kind", "error", "file_bytes"]] = [kind, message, -1]
     return table
+
+
+def _fetched(batch: list[Record]) -> tuple[list[Record], dict[str, str]]:
+    """The batch with each file's bytes as payload (read with Beam's FileSystems).
+
+    Files that cannot be read get empty bytes and are returned by id with why.
+    """
+    from pipelines.sources.remote import remote_files
+
+    read = remote_files(payload.decode() for _, _, _, payload, _, _ in batch)
+    out, unread = [], {}
+    for (k, n, name, _, label, ident), (_, data, why) in zip(batch, read, strict=True):
+        out.append((k, n, name, data or b"", label, ident))
+        if data is None:
+            unread[ident] = why
+    return out, unread
 
 
 def _write_shard(table: pd.DataFrame, prefix: str) -> str:

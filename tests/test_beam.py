@@ -10,6 +10,7 @@ force on synthetic hashes with a planted hot key.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import apache_beam as beam
@@ -27,6 +28,7 @@ from audit.table import decoded
 from pipelines import beam as beam_path
 from pipelines.profile import profile_source
 from pipelines.sources import open_source
+from pipelines.sources.remote import load_remote
 
 RUNNER = ["--runner", "DirectRunner"]
 
@@ -56,13 +58,16 @@ def planted(tmp_path_factory, mnist):
     return root
 
 
-def _same_rows_and_pairs(src, tmp_path):
-    """Run the Beam path on ``src``; assert the local rows and hash pairs; the table."""
+def _same_rows_and_pairs(src, tmp_path, beam_source=None):
+    """Run the Beam path on ``src``; assert the local rows and hash pairs; the table.
+
+    ``beam_source`` is what the Beam path reads (default: the local reader's source).
+    """
     cfg = AuditConfig()
     source = open_source(str(src))
     local = profile_source(source, cfg.profile)
     table, pairs = beam_path.run_beam(
-        source, cfg.profile, cfg.leakage, "DirectRunner", [], str(tmp_path / "work")
+        beam_source or source, cfg.profile, cfg.leakage, "DirectRunner", [], str(tmp_path / "work")
     )
     pd.testing.assert_frame_equal(table, local)
     rows = decoded(local).reset_index(drop=True)
@@ -211,3 +216,68 @@ def test_manifest_groups_travel_to_the_workers(planted, tmp_path):
     assert reports[0]["leakage"] == reports[1]["leakage"]
     overlap = next(f for f in reports[1]["findings"] if f["check"] == "leakage.group_overlap")
     assert overlap["count"] >= 7
+
+
+def _records(source):
+    return {
+        s.name: [
+            (bytes(p), int(label), i.decode()) for p, label, i in s.records.as_numpy_iterator()
+        ]
+        for s in source.splits
+    }
+
+
+@pytest.mark.parametrize("layout", ["splits", "classes"])
+def test_file_patterns_list_a_tree_as_the_local_reader_does(tmp_path, digits, layout):
+    """Beam's FileSystems listing (ROOT/**): same splits, classes, ids, labels and order."""
+    x, y = digits
+    root = tmp_path / "tree"
+    top = [root / "train", root / "test"] if layout == "splits" else [root]
+    for k in range(40):
+        base = top[k % len(top)] / f"c{y[k]}"
+        nested = base / "sub" / "deeper" if k % 5 == 0 else base / ("b" if k % 3 else "")
+        save_image(x[k], nested / f"{k:02d}.png")
+    (top[0] / f"c{y[0]}" / ".hidden.png").write_bytes(b"x")
+    (top[0] / f"c{y[0]}" / "notes.txt").write_text("not an image")
+    (root / "out").mkdir()  # an earlier report folder inside the tree is skipped
+    (root / "out" / "report.json").write_text("{}")
+    save_image(x[0], root / "out" / "c0" / "thumb.png")
+    local, remote = open_source(str(root)), load_remote(str(root))
+    assert remote.reader == {"filesystem": "beam"}
+    assert remote.class_names == local.class_names
+    assert dict(remote.split_class_names) == dict(local.split_class_names)
+    assert _records(remote) == _records(local)
+
+
+def test_manifest_files_are_read_by_the_workers_with_beam(planted, tmp_path):
+    """A manifest opened through Beam's FileSystems: workers fetch the bytes themselves.
+
+    Relative and absolute paths, a missing file and an empty one: the same rows
+    (errors included) and pairs as the local reader.
+    """
+    data = tmp_path / "data"
+    shutil.copytree(planted, data)
+    files = sorted(data.rglob("*.png"))[::3]
+    (data / "empty.png").write_bytes(b"")
+    rows = [
+        (str(p if k % 2 else p.relative_to(data)), p.parent.name, p.parts[-3])
+        for k, p in enumerate(files)
+    ]
+    rows += [("empty.png", "0", "test"), ("gone/missing.png", "1", "test")]
+    manifest = data / "manifest.csv"
+    pd.DataFrame(rows, columns=["path", "label", "split"]).to_csv(manifest, index=False)
+    remote = load_remote(str(manifest))
+    assert _records(remote) == _records(open_source(str(manifest)))
+    table = _same_rows_and_pairs(manifest, tmp_path, remote)
+    errors = dict(zip(table["id"], table["error_kind"], strict=True))
+    assert errors["empty.png"] == "empty_file" and errors["gone/missing.png"] == "missing_file"
+    assert len(table) == len(rows)
+
+
+def test_remote_locations_need_a_runner(tmp_path, capsys):
+    out = ["--out", str(tmp_path / "o"), "--no-cache", "-q"]
+    assert main(["check", "gs://bucket/tree", *out]) == EXIT_USAGE
+    assert "read through Apache Beam" in capsys.readouterr().err
+    assert main(["check", "nosuch://bucket/tree", *out, *RUNNER]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "nosuch://bucket/tree: cannot list" in err and "Traceback" not in err

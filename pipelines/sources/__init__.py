@@ -15,6 +15,7 @@ from pipelines.sources.base import Source, Split
 from pipelines.sources.directory import load_directory
 from pipelines.sources.manifest import load_manifest
 from pipelines.sources.memory import from_datasets
+from pipelines.sources.remote import is_remote, load_remote
 from pipelines.sources.tfds import is_prepared_dataset, load_tfds
 from pipelines.sources.tfrecord import TFRecordKeys, is_tfrecord, load_tfrecord
 
@@ -26,6 +27,7 @@ __all__ = [
     "detect_format",
     "from_arrays",
     "from_datasets",
+    "is_remote",
     "open_source",
 ]
 
@@ -61,9 +63,15 @@ def open_source(
     data_dir: Path | None = None,
     keys: TFRecordKeys | None = None,
 ) -> Source:
-    """Open ``src`` as a Source of kind ``fmt`` (``auto`` detects it)."""
+    """Open ``src`` as a Source of kind ``fmt`` (``auto`` detects it).
+
+    A location with a scheme (``gs://``, ``s3://``...) is listed through
+    Beam's filesystems, for ``check --runner``.
+    """
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if is_remote(src) and not src.startswith("tfds:"):
+        return load_remote(src, fmt)
     kind = detect_format(src) if fmt == "auto" else fmt
     if kind == "tfds":
         return load_tfds(src.removeprefix("tfds:"), data_dir)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,7 @@ def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
-def path_records(paths: list[Path], labels: list[int], ids: list[str]) -> tf.data.Dataset:
+def path_records(paths: Sequence[Path | str], labels: list[int], ids: list[str]) -> tf.data.Dataset:
     """Records ``(path, label, id)`` for a list of files."""
     return tf.data.Dataset.from_tensor_slices(
         (

@@ -9,6 +9,7 @@ for group-leakage checks.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import IO, Any
 
 import pandas as pd
 
@@ -18,13 +19,16 @@ from pipelines.sources.base import Source, Split, fingerprint_files, path_record
 REQUIRED = ("path", "label")
 
 
-def read_manifest(path: Path) -> pd.DataFrame:
-    """Read the manifest table, with a clear error for unreadable files and missing columns."""
+def read_manifest(path: Path | str, stream: IO[bytes] | None = None) -> pd.DataFrame:
+    """Read the manifest table, with a clear error for unreadable files and missing columns.
+
+    ``stream`` holds the file's bytes when it does not live on a local path.
+    """
     try:
-        if path.suffix.lower() == ".parquet":
-            table = pd.read_parquet(path)
+        if str(path).lower().endswith(".parquet"):
+            table = pd.read_parquet(stream or path)
         else:
-            table = pd.read_csv(path, dtype={"path": str, "split": str, "group": str})
+            table = pd.read_csv(stream or path, dtype={"path": str, "split": str, "group": str})
     except FileNotFoundError:
         raise UserError(f"{path}: manifest not found") from None
     except Exception as exc:  # pandas/pyarrow raise many kinds for a malformed file
@@ -42,7 +46,7 @@ def read_manifest(path: Path) -> pd.DataFrame:
     return table
 
 
-def _labels(table: pd.DataFrame, where: Path) -> tuple[list[int], tuple[str, ...]]:
+def _labels(table: pd.DataFrame, where: Path | str) -> tuple[list[int], tuple[str, ...]]:
     """Integer labels and class names from a label column of names or integers."""
     column = table["label"]
     if column.isna().any():
@@ -63,9 +67,25 @@ def load_manifest(path: Path) -> Source:
     path = path.resolve()
     table = read_manifest(path)
     root = path.parent
-    labels, class_names = _labels(table, path)
     files = [Path(p) if Path(p).is_absolute() else root / p for p in table["path"].astype(str)]
-    ids = [relative_id(f, root) for f in files]
+    return manifest_source(
+        table,
+        str(path),
+        [str(f) for f in files],
+        [relative_id(f, root) for f in files],
+        root=root,
+        fingerprint=fingerprint_files("manifest", [path, *files]),
+    )
+
+
+def manifest_source(
+    table: pd.DataFrame, location: str, files: list[str], ids: list[str], **extra: Any
+) -> Source:
+    """The Source a manifest table describes, given each row's file and id.
+
+    ``extra`` are further Source fields (``root``, ``fingerprint``, ``reader``).
+    """
+    labels, class_names = _labels(table, location)
     split_col = (
         table["split"].astype(str) if "split" in table.columns else pd.Series(["all"] * len(table))
     )
@@ -85,12 +105,11 @@ def load_manifest(path: Path) -> Source:
         }
     return Source(
         kind="manifest",
-        location=str(path),
+        location=location,
         payload="path",
         splits=tuple(splits),
         class_names=class_names,
         groups=groups,
         id_class_names=id_class_names,
-        root=root,
-        fingerprint=fingerprint_files("manifest", [path, *files]),
+        **extra,
     )

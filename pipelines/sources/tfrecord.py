@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import tensorflow as tf
 
@@ -33,7 +33,7 @@ class TFRecordKeys:
     id: str | None = None
 
 
-def is_tfrecord(path: Path) -> bool:
+def is_tfrecord(path: PurePath) -> bool:
     """Whether a file name looks like a TFRecord shard."""
     return bool(TFRECORD_PATTERN.search(path.name))
 
