@@ -79,6 +79,11 @@ def phash_bits(thumbs: np.ndarray) -> np.ndarray:
     return low > np.median(low, axis=1, keepdims=True)
 
 
+def mirrored_phash(thumbs: np.ndarray) -> np.ndarray:
+    """The uint64 pHashes of horizontally mirrored (N, 32, 32) thumbnails: mirrored copies meet."""
+    return pack_bits(phash_bits(np.ascontiguousarray(thumbs[:, :, ::-1])))
+
+
 def dhash_bits(grids: np.ndarray) -> np.ndarray:
     """imagehash.dhash bits of (N, 8, 9) uint8 grids, as (N, 64) booleans."""
     g = grids.astype(np.int16)

@@ -9,11 +9,14 @@ Part 2, the near-duplicate join alone on synthetic 64-bit hashes with 1%
 planted near pairs (1 to 10 bits apart), sizes doubling: Beam's salted
 multi-index join (``near_candidates``, DirectRunner) against FAISS's exact
 binary index in this process (what the local path runs). Reports seconds,
-the growth per doubling, recall against FAISS, and an extrapolation to
-1,000,000 hashes.
+peak RSS, the growth per doubling, recall against FAISS, and an
+extrapolation to 1,000,000 hashes.
+
+Part 3, the cost of one full join group (HOT_KEY_ROWS rows on each side),
+per Hamming distance: what the join's cost model charges per distance.
 
 Run: .venv/bin/python benchmarks/beam_scale.py [--images 1250 2500 5000]
-     [--hashes 12500 25000 50000 100000]
+     [--hashes 12500 25000 50000 100000]   (``--images`` with no sizes skips part 1)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import math
 import os
 import platform
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +37,7 @@ from audit.config import AuditConfig
 from audit.hash_index import self_pairs
 from audit.sample_data import mnist_digits, save_image
 from audit.table import decoded
+from pipelines import beam as beam_path
 from pipelines.beam import near_candidates, run_beam
 from pipelines.profile import profile_source
 from pipelines.sources import open_source
@@ -110,7 +115,10 @@ def beam_join(hashes: np.ndarray, radius: int) -> set[tuple[int, int]]:
 
 def join_rows(sizes: list[int], radius: int = 10) -> None:
     """Part 2: the join's seconds per size, growth per doubling, recall, extrapolation."""
-    print(f"\n{'hashes':>9s} {'Beam join s':>12s} {'FAISS s':>9s} {'pairs':>7s} {'recall':>7s}")
+    print(
+        f"\n{'hashes':>9s} {'chunks':>6s} {'Beam join s':>12s} {'FAISS s':>9s} {'pairs':>7s} "
+        f"{'recall':>7s} {'peak RSS GiB':>13s}"
+    )
     times = []
     for n in sizes:
         hashes = planted_hashes(n)
@@ -124,7 +132,12 @@ def join_rows(sizes: list[int], radius: int = 10) -> None:
         recall = len(found & expected) / max(len(expected), 1)
         assert found <= expected, "the Beam join returned a pair beyond the radius"
         times.append(beam_s)
-        print(f"{n:>9,d} {beam_s:>12.1f} {faiss_s:>9.2f} {len(expected):>7,d} {recall:>7.3f}")
+        chunks = beam_path.join_chunks(n, radius)
+        print(
+            f"{n:>9,d} {chunks:>6d} {beam_s:>12.1f} {faiss_s:>9.2f} {len(expected):>7,d} "
+            f"{recall:>7.3f} {peak_gib():>13.1f}",
+            flush=True,
+        )
     if len(sizes) > 1:
         exponent = math.log(times[-1] / times[0]) / math.log(sizes[-1] / sizes[0])
         million = times[-1] * (1_000_000 / sizes[-1]) ** exponent
@@ -134,14 +147,35 @@ def join_rows(sizes: list[int], radius: int = 10) -> None:
         )
 
 
+def peak_gib() -> float:
+    """Peak resident memory of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def group_cost(rows: int = beam_path.HOT_KEY_ROWS) -> None:
+    """Part 3: seconds for one full join group, and per distance."""
+    rng = np.random.default_rng(1)
+    hashes = rng.integers(-(2**63), 2**63 - 1, rows, dtype=np.int64).tolist()
+    entries = [(side, r, h, f"c{r}") for side in "xq" for r, h in enumerate(hashes)]
+    start = time.perf_counter()
+    found = list(beam_path._candidates(((0, 0), entries), 10))
+    seconds = time.perf_counter() - start
+    print(
+        f"\none join group, {rows:,d} x {rows:,d} rows: {seconds:.2f} s, "
+        f"{seconds / rows**2 * 1e9:.1f} ns per distance ({len(found)} pairs)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, nargs="+", default=[1250, 2500, 5000])
+    parser.add_argument("--images", type=int, nargs="*", default=[1250, 2500, 5000])
     parser.add_argument("--hashes", type=int, nargs="+", default=[12500, 25000, 50000, 100000])
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores")
-    profile_rows(args.images)
+    if args.images:
+        profile_rows(args.images)
     join_rows(args.hashes)
+    group_cost()
 
 
 if __name__ == "__main__":

@@ -60,22 +60,26 @@ records carry their encoded bytes, which caps how large a batch should be.
 ENCODED_BYTES = 2048
 """Assumed encoded bytes per TFRecord image, to size the join before the shards are read."""
 
-HOT_KEY_ROWS = 4096
+HOT_KEY_ROWS = 16384
 """Most rows per side that one join group compares (hot keys are salted above it).
 
-A full group is 4096 x 4096 Hamming distances, about 50 ms of NumPy in
-blocks of QUERY_BLOCK rows: bounded work, and few enough salted copies.
+A full group is 16,384 x 16,384 Hamming distances, about 0.9 s of NumPy in
+blocks of QUERY_BLOCK rows (benchmarks/beam_scale.py measures it): bounded
+work per key. At 4,096 rows, 1,000,000 uniform hashes already salted every
+key of the 11-chunk join four ways (88 elements per row instead of 22).
 """
 
 QUERY_BLOCK = 256
 """Query rows compared at a time within a join group (bounds the distance matrix)."""
 
-ELEMENT_US, COMPARE_US = 10.5, 0.0005
+ELEMENT_US, COMPARE_US = 10.5, 0.0032
 """Costs on Beam's Python DirectRunner: one emitted join element, one Hamming distance.
 
-Fitted to four runs of benchmarks/beam_scale.py (12,500 to 400,000 hashes,
-4, 6 and 11 chunks): 10.5 us per element explains them within 15%; the
-vectorised distances cost next to nothing.
+ELEMENT_US is fitted to four runs of benchmarks/beam_scale.py (12,500 to
+400,000 hashes, 4, 6 and 11 chunks), within 15%. COMPARE_US is measured on
+one full join group (``_candidates``, 16,384 x 16,384 rows: 3.2 ns per
+distance); it matters from about 1,000,000 hashes, where keys hold
+thousands of rows.
 """
 
 RANK_SPLIT = 1 << 40
@@ -231,14 +235,23 @@ def _write_shard(table: pd.DataFrame, prefix: str) -> str:
     return name
 
 
-def _hash_rows(table: pd.DataFrame) -> Iterator[tuple[int, int, str, bytes]]:
-    """``(rank, pHash as signed int64, content hash, thumbnail)`` of a batch's decodable rows."""
+HashRow = tuple[int, int, str, bytes, int]
+"""``(rank, pHash, content hash, thumbnail, mirrored thumbnail's pHash)``; hashes as int64."""
+
+
+def _hash_rows(table: pd.DataFrame) -> Iterator[HashRow]:
+    """The join's rows of a batch's decodable rows."""
+    from audit.hashes import mirrored_phash
+    from audit.table import thumbnails
+
     ok = table[table["error_kind"].isna()]
+    mirrored = mirrored_phash(thumbnails(ok)) if len(ok) else np.zeros(0, np.uint64)
     yield from zip(
         ok["_rank"].astype(int),
         ok["phash"].to_numpy().astype(np.uint64).view(np.int64).tolist(),
         ok["content_hash"].astype(str),
         ok["thumb"],
+        mirrored.view(np.int64).tolist(),
         strict=True,
     )
 
@@ -254,15 +267,21 @@ def _exact(
 
 
 def _keyed(
-    row: tuple[int, int, str, bytes], chunks: list[tuple[int, int]], flips: list[np.ndarray]
+    row: tuple[Any, ...], chunks: list[tuple[int, int]], flips: list[np.ndarray], mirrored: bool
 ) -> Iterator[tuple[tuple[int, int], tuple[str, int, int, str]]]:
-    """Join keys of one row: each exact chunk value ("x"), and it and its variants ("q")."""
-    rank, phash, content, _ = row
+    """Join keys of one row: each exact chunk value ("x"), and it and its variants ("q").
+
+    With ``mirrored``, the mirrored thumbnail's pHash is a query too ("m").
+    """
+    rank, phash, content = row[:3]
+    queries = [("q", phash), ("m", row[4])] if mirrored else [("q", phash)]
     for c, ((shift, width), masks) in enumerate(zip(chunks, flips, strict=True)):
-        value = ((phash & MASK) >> shift) & ((1 << width) - 1)
-        yield (c, value), ("x", rank, phash, content)
-        for mask in masks:
-            yield (c, value ^ int(mask)), ("q", rank, phash, content)
+        low = (1 << width) - 1
+        yield (c, ((phash & MASK) >> shift) & low), ("x", rank, phash, content)
+        for side, query in queries:
+            value = ((query & MASK) >> shift) & low
+            for mask in masks:
+                yield (c, value ^ int(mask)), (side, rank, query, content)
 
 
 def _salted(
@@ -284,36 +303,47 @@ def _salted(
 def _candidates(
     group: tuple[Any, Iterable[tuple[str, int, int, str]]], radius: int
 ) -> Iterator[tuple[int, int, int]]:
-    """Pairs ``(rank a < rank b, distance)`` of one join group within the radius.
+    """Pairs ``(rank a < rank b, distance, mirrored)`` of one join group within the radius.
 
     The group's query and index rows are compared all against all with NumPy
-    (salting keeps both sides at most HOT_KEY_ROWS long).
+    (salting keeps both sides at most HOT_KEY_ROWS long). A mirrored query
+    ("m") meets any other row, in either order, as the local join does.
     """
     entries = list(group[1])
-    q = [e for e in entries if e[0] == "q"]
+    q = [e for e in entries if e[0] != "x"]
     x = [e for e in entries if e[0] == "x"]
     if not q or not x:
         return
     _, content = np.unique([e[3] for e in q + x], return_inverse=True)
     rank_q, rank_x = np.array([e[1] for e in q]), np.array([e[1] for e in x])
+    mirrored = np.array([e[0] == "m" for e in q])
     hash_q = np.array([e[2] for e in q], np.int64).view(np.uint64)
     hash_x = np.array([e[2] for e in x], np.int64).view(np.uint64)
     for s in range(0, len(q), QUERY_BLOCK):
         part = slice(s, s + QUERY_BLOCK)
         distance = np.bitwise_count(hash_q[part, None] ^ hash_x[None, :])
+        order = np.where(
+            mirrored[part, None],
+            rank_q[part, None] != rank_x[None, :],
+            rank_q[part, None] < rank_x[None, :],
+        )
         keep = (
             (distance <= radius)
-            & (rank_q[part, None] < rank_x[None, :])
+            & order
             & (content[: len(q)][part, None] != content[None, len(q) :])
         )
         for a, b in zip(*np.nonzero(keep), strict=True):
-            yield int(rank_q[s + a]), int(rank_x[b]), int(distance[a, b])
+            first, second = sorted((int(rank_q[s + a]), int(rank_x[b])))
+            yield first, second, int(distance[a, b]), bool(mirrored[s + a])
 
 
 def _verify(
-    batch: list[tuple[int, int, int, bytes, bytes]], cfg: LeakageConfig
-) -> Iterator[tuple[int, int, str, int, float]]:
-    """Candidates confirmed on thumbnails by the local verifier."""
+    batch: list[tuple[int, int, int, bool, bytes, bytes]], cfg: LeakageConfig
+) -> Iterator[tuple[tuple[int, int], tuple[float, int]]]:
+    """Candidates confirmed on thumbnails by the local verifier: ``((a, b), (similarity, -bits))``.
+
+    A mirrored candidate is compared with b's thumbnail mirrored back.
+    """
     from audit.similarity import thumbnail_similarity
     from audit.table import THUMB_SIZE
 
@@ -322,10 +352,19 @@ def _verify(
             [np.frombuffer(b[k], np.uint8).reshape(THUMB_SIZE, THUMB_SIZE) for b in batch]
         )
 
-    sim = thumbnail_similarity(stack(3), stack(4), cfg.max_shift, threshold=cfg.similarity)
-    for (a, b, distance, _, _), s in zip(batch, sim, strict=True):
+    other = stack(5)
+    mirrored = np.array([b[3] for b in batch])
+    other[mirrored] = other[mirrored][:, :, ::-1]
+    sim = thumbnail_similarity(stack(4), other, cfg.max_shift, threshold=cfg.similarity)
+    for (a, b, distance, _, _, _), s in zip(batch, sim, strict=True):
         if s >= cfg.similarity:
-            yield a, b, "near", distance, float(s)
+            yield (a, b), (float(s), -distance)
+
+
+def _near(element: tuple[tuple[int, int], tuple[float, int]]) -> tuple[int, int, str, int, float]:
+    """A verified pair's output row, from its best match (``max`` over its candidates)."""
+    (a, b), (similarity, negative_bits) = element
+    return a, b, "near", -negative_bits, similarity
 
 
 def _attach(element: tuple[int, dict[str, list[Any]]], rekey: int | None) -> Iterator[Any]:
@@ -365,13 +404,15 @@ def join_chunks(n_rows: int, radius: int) -> int:
     return best
 
 
-def near_candidates(radius: int, n_rows: int) -> Any:
-    """A PTransform: ``(rank, pHash, content, thumb)`` rows to distinct candidate pairs.
+def near_candidates(radius: int, n_rows: int, mirrored: bool = False) -> Any:
+    """A PTransform: ``(rank, pHash, content, thumb[, mirrored pHash])`` rows to candidate pairs.
 
     pHashes are signed 64-bit ints (the bits of the uint64 hash).
 
-    Pairs ``(rank a, rank b, distance)`` with a < b, within ``radius`` bits and
-    different content: multi-index hashing as a salted join (module docstring).
+    Distinct pairs ``(rank a, rank b, distance, mirrored)`` with a < b, within
+    ``radius`` bits and different content: multi-index hashing as a salted
+    join (module docstring). With ``mirrored``, a row's mirrored pHash also
+    queries (``--flip-invariant``); rows then need their fifth field.
     """
     import apache_beam as beam
 
@@ -380,10 +421,10 @@ def near_candidates(radius: int, n_rows: int) -> Any:
 
     @beam.ptransform_fn
     def expand(rows: Any) -> Any:
-        keyed = rows | "chunk keys" >> beam.FlatMap(_keyed, chunks, flips)
+        keyed = rows | "chunk keys" >> beam.FlatMap(_keyed, chunks, flips, mirrored)
         sizes = (
             keyed
-            | "side" >> beam.Map(lambda kv: ((kv[0], kv[1][0]), 1))
+            | "side" >> beam.Map(lambda kv: ((kv[0], "x" if kv[1][0] == "x" else "q"), 1))
             | "count" >> beam.CombinePerKey(sum)
             | "by key" >> beam.Map(lambda kv: (kv[0][0], (kv[0][1], kv[1])))
             | "sides" >> beam.GroupByKey()
@@ -426,7 +467,9 @@ def build_pipeline(
         | "content groups" >> beam.GroupByKey()
         | "exact pairs" >> beam.FlatMap(_exact)
     )
-    candidates = rows | "near candidates" >> near_candidates(radius, n_rows)
+    candidates = rows | "near candidates" >> near_candidates(
+        radius, n_rows, leakage_cfg.flip_invariant
+    )
     thumbs = rows | "thumbs" >> beam.Map(lambda r: (r[0], r[3]))
     by_a = candidates | "by a" >> beam.Map(lambda c: (c[0], c))
     by_b = (
@@ -440,6 +483,8 @@ def build_pipeline(
         | "thumb b" >> beam.FlatMap(_attach, None)
         | "verify batches" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
         | "verify" >> beam.FlatMap(_verify, leakage_cfg)
+        | "best match per pair" >> beam.CombinePerKey(max)
+        | "near pairs" >> beam.Map(_near)
     )
     _ = (
         (exact, near)
@@ -513,8 +558,6 @@ def run_beam(
         raise UserError("--runner needs Apache Beam: pip install 'leakage-audit[beam]'") from None
     finally:
         root.setLevel(level)
-    if leakage_cfg.flip_invariant:
-        raise UserError("--flip-invariant is not on the Beam path yet; run without --runner")
     from apache_beam.io.filesystems import FileSystems
 
     for folder in (f"{out}/{SHARDS}", f"{out}/{PAIRS}"):  # never mix in an earlier run's shards

@@ -9,6 +9,7 @@ force on synthetic hashes with a planted hot key.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections import Counter
@@ -48,6 +49,8 @@ def planted(tmp_path_factory, mnist):
     for k in range(8, 16):  # noisy copies of train in test
         noisy = np.clip(x[k] + rng.normal(0, 3, x[k].shape), 0, 255).astype(np.uint8)
         save_image(noisy, root / "test" / str(y[k]) / f"noisy-{k}.png")
+    for k in range(20, 26):  # mirrored copies of train in test (--flip-invariant finds them)
+        save_image(x[k][:, ::-1], root / "test" / str(y[k]) / f"mirror-{k}.png")
     for k in range(16, 20):  # within-split copies
         save_image(x[k], root / "train" / str(y[k]) / f"again-{k}.png")
     for k in range(260):  # near-blank images share their hash chunks: hot keys
@@ -58,12 +61,12 @@ def planted(tmp_path_factory, mnist):
     return root
 
 
-def _same_rows_and_pairs(src, tmp_path, beam_source=None):
-    """Run the Beam path on ``src``; assert the local rows and hash pairs; the table.
+def _same_rows_and_pairs(src, tmp_path, beam_source=None, cfg=None):
+    """Run the Beam path on ``src``; assert the local rows and hash pairs; the table and pairs.
 
     ``beam_source`` is what the Beam path reads (default: the local reader's source).
     """
-    cfg = AuditConfig()
+    cfg = cfg or AuditConfig()
     source = open_source(str(src))
     local = profile_source(source, cfg.profile)
     table, pairs = beam_path.run_beam(
@@ -72,12 +75,12 @@ def _same_rows_and_pairs(src, tmp_path, beam_source=None):
     pd.testing.assert_frame_equal(table, local)
     rows = decoded(local).reset_index(drop=True)
     pd.testing.assert_frame_equal(ordered_pairs(pairs), hash_pairs(rows, cfg.leakage))
-    return table
+    return table, pairs
 
 
 def test_beam_path_gives_the_local_rows_pairs_and_findings(planted, tmp_path, monkeypatch):
     monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 32)  # salt the blank images' keys
-    table = _same_rows_and_pairs(planted, tmp_path)
+    table, _ = _same_rows_and_pairs(planted, tmp_path)
     assert table["error_kind"].notna().sum() == 1
 
     args = ["check", str(planted), "--no-cache", "-q"]
@@ -93,6 +96,17 @@ def test_beam_path_gives_the_local_rows_pairs_and_findings(planted, tmp_path, mo
     assert {"leakage.cross_split_duplicate", "leakage.within_split_duplicate"} <= checks
     assert "integrity.corrupt" in checks or "integrity.not_an_image" in checks
     assert list((tmp_path / "beam" / "beam" / "profile").glob("part-*.parquet"))
+
+
+def test_flip_invariant_join_finds_the_local_mirrored_pairs(planted, tmp_path, monkeypatch):
+    monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 32)
+    base = AuditConfig()
+    cfg = dataclasses.replace(base, leakage=dataclasses.replace(base.leakage, flip_invariant=True))
+    table, pairs = _same_rows_and_pairs(planted, tmp_path, cfg=cfg)
+    ids = decoded(table).reset_index(drop=True)["id"].to_numpy()
+    paired = set(ids[pairs["i"]]) | set(ids[pairs["j"]])
+    found = [k for k in range(20, 26) if any(i.endswith(f"mirror-{k}.png") for i in paired)]
+    assert len(found) >= 5, found
 
 
 def test_salted_hot_keys_bound_every_group_and_meet_each_pair_once(monkeypatch):
@@ -119,7 +133,17 @@ def test_salted_hot_keys_bound_every_group_and_meet_each_pair_once(monkeypatch):
     assert len(met) == 100 * 60 and set(met.values()) == {1}
 
 
-def test_beam_join_matches_brute_force(monkeypatch):
+def _expected(found, mirrored):
+    """Brute-force pairs as the join reports them: ``(a < b, distance, mirrored)``."""
+    keep = found.left != found.right if mirrored else found.left < found.right
+    low = np.minimum(found.left, found.right)[keep].tolist()
+    high = np.maximum(found.left, found.right)[keep].tolist()
+    distance = found.distance[keep].tolist()
+    return {(a, b, d, mirrored) for a, b, d in zip(low, high, distance, strict=True)}
+
+
+@pytest.mark.parametrize("mirrored", [False, True], ids=["plain", "flip-invariant"])
+def test_beam_join_matches_brute_force(monkeypatch, mirrored):
     monkeypatch.setattr(beam_path, "HOT_KEY_ROWS", 8)
     rng = np.random.default_rng(0)
     hashes = rng.integers(0, 2**64 - 1, 400, dtype=np.uint64)
@@ -127,24 +151,23 @@ def test_beam_join_matches_brute_force(monkeypatch):
         flips = rng.choice(64, int(rng.integers(1, 11)), replace=False)
         hashes[k + 1] = hashes[k] ^ np.uint64(sum(1 << int(b) for b in flips))
     hashes[300:340] = hashes[300]  # a hot key: 40 rows with one hash
-    signed = hashes.view(np.int64).tolist()  # how pHashes travel (Beam's integer coder)
-    rows = [(r, h, f"c{r}", b"") for r, h in enumerate(signed)]
+    mirrors = rng.integers(0, 2**64 - 1, 400, dtype=np.uint64)  # "mirrored thumbnails' hashes"
+    for k in range(100, 160, 3):  # mirrored near copies of a later and of an earlier row
+        flips = rng.choice(64, int(rng.integers(0, 11)), replace=False)
+        other = k + 1 if k % 2 else k - 1
+        mirrors[k] = hashes[other] ^ np.uint64(sum(1 << int(b) for b in flips))
+    signed, signed_mirrors = (h.view(np.int64).tolist() for h in (hashes, mirrors))
+    pairs = zip(signed, signed_mirrors, strict=True)
+    rows = [(r, h, f"c{r}", b"", m) for r, (h, m) in enumerate(pairs)]
+    expected = _expected(brute_force_pairs(hashes, hashes, 10), False)
+    if mirrored:
+        expected |= _expected(brute_force_pairs(mirrors, hashes, 10), True)
     with beam.Pipeline(runner="DirectRunner") as pipeline:
         found = (
             pipeline
             | beam.Create(rows)
-            | beam_path.near_candidates(10, len(rows))
+            | beam_path.near_candidates(10, len(rows), mirrored)
             | beam.combiners.ToList()
-        )
-        expected_pairs = brute_force_pairs(hashes, hashes, 10)
-        keep = expected_pairs.left < expected_pairs.right
-        expected = set(
-            zip(
-                expected_pairs.left[keep].tolist(),
-                expected_pairs.right[keep].tolist(),
-                expected_pairs.distance[keep].tolist(),
-                strict=True,
-            )
         )
 
         def same(result):
@@ -152,7 +175,7 @@ def test_beam_join_matches_brute_force(monkeypatch):
             assert set(result[0]) == expected
 
         assert_that(found, same)
-    assert len(expected) >= 50 + 40 * 39 // 2
+    assert len(expected) >= 50 + 40 * 39 // 2 + (20 if mirrored else 0)
 
 
 def test_runner_mistakes_exit_2(tmp_path, planted, capsys):
@@ -191,7 +214,7 @@ def test_tfrecord_shards_are_read_by_the_workers(planted, tmp_path):
                     }
                     example = tf.train.Example(features=tf.train.Features(feature=feature))
                     writer.write(example.SerializeToString())
-    table = _same_rows_and_pairs(folder, tmp_path)
+    table, _ = _same_rows_and_pairs(folder, tmp_path)
     assert len(table) == written and f"test/{written - 91}" in set(table["id"])
     assert table["error_kind"].notna().sum() == 1  # the broken PNG, named by its position
 
@@ -268,7 +291,7 @@ def test_manifest_files_are_read_by_the_workers_with_beam(planted, tmp_path):
     pd.DataFrame(rows, columns=["path", "label", "split"]).to_csv(manifest, index=False)
     remote = load_remote(str(manifest))
     assert _records(remote) == _records(open_source(str(manifest)))
-    table = _same_rows_and_pairs(manifest, tmp_path, remote)
+    table, _ = _same_rows_and_pairs(manifest, tmp_path, remote)
     errors = dict(zip(table["id"], table["error_kind"], strict=True))
     assert errors["empty.png"] == "empty_file" and errors["gone/missing.png"] == "missing_file"
     assert len(table) == len(rows)

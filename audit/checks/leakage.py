@@ -37,7 +37,7 @@ from audit.config import LeakageConfig
 from audit.descriptors import NeighbourIndex, flat
 from audit.errors import UserError
 from audit.hash_index import Matches, radius_join, self_pairs
-from audit.hashes import hamming, pack_bits, phash_bits
+from audit.hashes import hamming, mirrored_phash
 from audit.result import (
     DuplicateGroup,
     DuplicatePair,
@@ -79,11 +79,6 @@ def exact_pairs(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _flipped_phash(thumbs: np.ndarray) -> np.ndarray:
-    """Perceptual hashes of horizontally mirrored thumbnails (no need to decode again)."""
-    return pack_bits(phash_bits(np.ascontiguousarray(thumbs[:, :, ::-1])))
-
-
 def _verified(
     candidates: pd.DataFrame, thumbs_a: np.ndarray, thumbs_b: np.ndarray, cfg: LeakageConfig
 ) -> pd.DataFrame:
@@ -104,7 +99,10 @@ def _verified(
             "similarity": sim[ok],
         }
     )
-    return frame.sort_values("similarity", ascending=False).drop_duplicates(["i", "j"])
+    # a pair found both ways (and mirrored) keeps its best match: highest similarity, then
+    # fewest bits apart, whatever order the candidates came in
+    frame = frame.sort_values(["similarity", "hamming"], ascending=[False, True], kind="stable")
+    return frame.drop_duplicates(["i", "j"])
 
 
 def _candidates(found: Matches, mirrored: bool) -> pd.DataFrame:
@@ -120,7 +118,7 @@ def near_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
     thumbs = thumbnails(rows)
     parts = [_candidates(self_pairs(phash, cfg.phash_radius), False)]
     if cfg.flip_invariant:
-        flips = radius_join(_flipped_phash(thumbs), phash, cfg.phash_radius)
+        flips = radius_join(mirrored_phash(thumbs), phash, cfg.phash_radius)
         keep = flips.left != flips.right
         parts.append(
             _candidates(
@@ -256,7 +254,7 @@ def pairs_against(
     thumbs_a = thumbnails(batch)
     parts = [_candidates(search(batch["phash"].to_numpy()), False)]
     if cfg.flip_invariant:
-        parts.append(_candidates(search(_flipped_phash(thumbs_a)), True))
+        parts.append(_candidates(search(mirrored_phash(thumbs_a)), True))
     candidates = pd.concat(parts, ignore_index=True)
     candidates = candidates[content_a[candidates["i"]] != content_b[candidates["j"]]]
     pairs = exact[PAIR_COLUMNS]
