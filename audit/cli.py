@@ -449,8 +449,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         if args.runner not in RUNNERS:
             raise UserError(f"--runner {args.runner}: not one of {', '.join(RUNNERS)}")
-        if against is not None:
-            raise UserError("--runner and --against do not combine yet; check a batch locally")
         work = args.beam_dir or str(args.out / "beam")
         beam = BeamSettings(args.runner, list(args.beam_options), work)
     elif args.beam_options:

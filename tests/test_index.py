@@ -78,6 +78,26 @@ def test_batch_with_copies_of_indexed_test_images_fails(
     assert {"no_duplicates_of_indexed_images", "leakage"} <= failed
 
 
+def test_batch_profiled_on_beam_is_checked_against_the_index_as_locally(
+    indexed, tmp_path, mnist, mnist_split
+):
+    """``check --against INDEX --runner DirectRunner``: the local report, findings and pairs."""
+    xte, yte = mnist_split["test"]
+    fresh_x, fresh_y = _unindexed(mnist, mnist_split, 20)
+    images = np.concatenate([fresh_x, xte[:4], [_noisy(xte[k], k) for k in range(4, 8)]])
+    batch = _batch(tmp_path / "batch", images, np.concatenate([fresh_y, yte[:8]]))
+    reports = []
+    for name, extra in (("local", []), ("beam", ["--runner", "DirectRunner"])):
+        out = tmp_path / name
+        args = ["check", str(batch), "--against", str(indexed), "--out", str(out), "-q"]
+        assert main([*args, "--no-cache", *extra]) == EXIT_FAILED
+        reports.append(json.loads((out / "report.json").read_text()))
+    assert reports[0]["findings"] == reports[1]["findings"]
+    assert reports[0]["leakage"] == reports[1]["leakage"]
+    finding = next(f for f in reports[1]["findings"] if f["check"] == "leakage.indexed_duplicate")
+    assert finding["evidence"]["per_indexed_split"] == {"test": 8}
+
+
 def test_rotated_and_cropped_copies_of_indexed_images_are_refused(
     indexed, tmp_path, mnist, mnist_split
 ):
