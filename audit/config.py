@@ -224,7 +224,8 @@ class AttributionConfig:
             AUC by this much, covariate shift is measured on the re-normalised
             test (the shift was the preprocessing, already counted).
         domain_sample / min_domain_images: images per side for the domain
-            classifier; test images looking like train needed to compare.
+            classifier; effective test images (importance weights) needed
+            before covariate shift gets points.
         neighbours / neighbour_agreement: how many train neighbours vote, and
             the share that must agree with the model, to call a test label noisy.
         underfit_accuracy: train accuracy below this is underfitting.

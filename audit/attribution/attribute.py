@@ -7,8 +7,8 @@ Train the reference CNN once, then, cheapest first:
   the confusion matrix (label_mapping_mismatch); test accuracy without the
   test images that have a copy in train (split_leakage: leakage *inflates*
   test accuracy, so its points are negative); test accuracy re-weighted to
-  train's class priors (class_prior_shift); accuracy on the test images a
-  domain classifier cannot tell from train (covariate_shift); test labels that
+  train's class priors (class_prior_shift); test accuracy re-weighted to
+  train's distribution by a domain classifier (covariate_shift); test labels that
   the model and the nearest train images both confidently contradict
   (label_noise);
 - retraining within the budget: a regularised variant (overfitting), a
@@ -222,13 +222,39 @@ def _class_matched(splits: Splits, cap: int, seed: int) -> tuple[np.ndarray, np.
     return ref_all, tst_all
 
 
+MAX_WEIGHT = 20.0
+"""Largest importance weight one test image gets (bounds the estimate's variance)."""
+
+
+def reweighted_accuracy(correct: np.ndarray, p_test: np.ndarray) -> tuple[float, float]:
+    """Test accuracy re-weighted to train's distribution, and its effective sample size.
+
+    Each test image weighs p(train | x) / p(test | x), from the domain
+    classifier's out-of-fold probability (class-matched samples, equal
+    sizes, so the odds are the density ratio): the standard importance
+    weighting for covariate shift. Unlike the accuracy of the images that
+    merely *look* like train, it does not favour the typical, easy ones: on
+    train's own distribution it returns the plain accuracy.
+    """
+    p = np.clip(p_test, 1e-6, 1 - 1e-6)
+    weights = np.minimum((1 - p) / p, MAX_WEIGHT)
+    total = float(weights.sum())
+    if total <= 0:
+        return float("nan"), 0.0
+    effective = total**2 / float(np.square(weights).sum())
+    return float(np.dot(weights, correct) / total), effective
+
+
 def covariate_shift(
     model: Any, probs: np.ndarray, splits: Splits, base: float, cfg: AttributionConfig, seed: int
 ) -> dict:
-    """Accuracy on the test images a domain classifier cannot tell from train images.
+    """Test accuracy re-weighted to train's distribution by a domain classifier.
 
     The classifier (logistic regression on the model's features, 5-fold
-    out-of-fold predictions) sees class-matched samples of both splits.
+    out-of-fold predictions) sees class-matched samples of both splits; each
+    test image then weighs by how much more train-like than test-like it
+    looks (``reweighted_accuracy``). Points need a separable shift (domain
+    AUC) and enough effective test images.
     """
     ref, tst = _class_matched(splits, cfg.domain_sample, seed)
     n = len(ref)
@@ -241,11 +267,12 @@ def covariate_shift(
     auc = float(roc_auc_score(domain, p_test))
     like_train = p_test[n:] < 0.5
     test_probs, test_y = probs[tst], splits.test.y[tst]
-    acc_like = _accuracy(test_probs[like_train], test_y[like_train]) if like_train.any() else None
+    correct = (test_probs.argmax(axis=1) == test_y).astype(float)
+    reweighted, effective = reweighted_accuracy(correct, p_test[n:])
     acc_sample = _accuracy(test_probs, test_y)
     points = 0.0
-    if auc >= cfg.domain_auc and acc_like is not None and like_train.sum() >= cfg.min_domain_images:
-        points = _points(acc_like, acc_sample)
+    if auc >= cfg.domain_auc and effective >= cfg.min_domain_images:
+        points = _points(reweighted, acc_sample)
     return _cause(
         "covariate_shift",
         points,
@@ -253,17 +280,20 @@ def covariate_shift(
             "domain_auc": round(auc, 4),
             "test_images_like_train": int(like_train.sum()),
             "test_images_compared": n,
-            "accuracy_like_train": None if acc_like is None else round(acc_like, 4),
-            "accuracy_unlike_train": round(
-                _accuracy(test_probs[~like_train], test_y[~like_train]), 4
-            )
-            if (~like_train).any()
-            else None,
+            "accuracy_reweighted_to_train": round(reweighted, 4),
+            "effective_test_images": round(effective, 1),
+            "accuracy_like_train": _rounded_accuracy(test_probs, test_y, like_train),
+            "accuracy_unlike_train": _rounded_accuracy(test_probs, test_y, ~like_train),
         },
         "Test images differ from train in how they look (see the drift findings): fix the "
         "capture or preprocessing of test, or augment training to cover it (brightness, "
         "contrast, blur, inversion), or collect training images from the test conditions.",
     )
+
+
+def _rounded_accuracy(probs: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float | None:
+    """Accuracy on ``rows`` (a mask), rounded; None when there are none."""
+    return round(_accuracy(probs[rows], y[rows]), 4) if rows.any() else None
 
 
 def label_noise(
