@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import uuid
 from collections.abc import Iterable, Iterator
@@ -216,7 +215,7 @@ def _fetched(batch: list[Record]) -> tuple[list[Record], dict[str, str]]:
 
     read = remote_files(payload.decode() for _, _, _, payload, _, _ in batch)
     out, unread = [], {}
-    for (k, n, name, _, label, ident), (_, data, why) in zip(batch, read, strict=True):
+    for (k, n, name, _, label, ident), (data, why) in zip(batch, read, strict=True):
         out.append((k, n, name, data or b"", label, ident))
         if data is None:
             unread[ident] = why
@@ -239,13 +238,17 @@ HashRow = tuple[int, int, str, bytes, int]
 """``(rank, pHash, content hash, thumbnail, mirrored thumbnail's pHash)``; hashes as int64."""
 
 
-def _hash_rows(table: pd.DataFrame) -> Iterator[HashRow]:
-    """The join's rows of a batch's decodable rows."""
+def _hash_rows(table: pd.DataFrame, flip_invariant: bool) -> Iterator[HashRow]:
+    """The join's rows of a batch's decodable rows (mirrored pHash 0 unless flip-invariant)."""
     from audit.hashes import mirrored_phash
     from audit.table import thumbnails
 
     ok = table[table["error_kind"].isna()]
-    mirrored = mirrored_phash(thumbnails(ok)) if len(ok) else np.zeros(0, np.uint64)
+    mirrored = (
+        mirrored_phash(thumbnails(ok))
+        if flip_invariant and len(ok)
+        else np.zeros(len(ok), np.uint64)
+    )
     yield from zip(
         ok["_rank"].astype(int),
         ok["phash"].to_numpy().astype(np.uint64).view(np.int64).tolist(),
@@ -302,7 +305,7 @@ def _salted(
 
 def _candidates(
     group: tuple[Any, Iterable[tuple[str, int, int, str]]], radius: int
-) -> Iterator[tuple[int, int, int]]:
+) -> Iterator[tuple[int, int, int, bool]]:
     """Pairs ``(rank a < rank b, distance, mirrored)`` of one join group within the radius.
 
     The group's query and index rows are compared all against all with NumPy
@@ -460,7 +463,7 @@ def build_pipeline(
         | "profile" >> beam.Map(lambda b: profile_batch(worker_source, b, profile_cfg))
     )
     _ = tables | "write shards" >> beam.Map(_write_shard, f"{out}/{SHARDS}/part")
-    rows = tables | "hash rows" >> beam.FlatMap(_hash_rows)
+    rows = tables | "hash rows" >> beam.FlatMap(_hash_rows, leakage_cfg.flip_invariant)
     exact = (
         rows
         | "by content" >> beam.Map(lambda r: (r[2], (r[0], r[1])))
@@ -548,21 +551,15 @@ def run_beam(
     ``out`` holds the shards and pairs; on a cluster it must be a path every
     worker can write (``gs://...`` on Dataflow).
     """
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # Beam's import warns about GCP clients the local runner lacks
-    try:
-        import apache_beam as beam
-        from apache_beam.options.pipeline_options import PipelineOptions
-    except ImportError:
-        raise UserError("--runner needs Apache Beam: pip install 'leakage-audit[beam]'") from None
-    finally:
-        root.setLevel(level)
-    from apache_beam.io.filesystems import FileSystems
+    from pipelines.sources.remote import filesystems
+
+    fs = filesystems()  # imports Beam quietly, or refuses with the install hint
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
 
     for folder in (f"{out}/{SHARDS}", f"{out}/{PAIRS}"):  # never mix in an earlier run's shards
-        if FileSystems.exists(folder):
-            FileSystems.delete([folder])
+        if fs.exists(folder):
+            fs.delete([folder])
     try:
         opts = PipelineOptions([f"--runner={runner}", *options])
     except (ValueError, SystemExit) as exc:

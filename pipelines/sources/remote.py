@@ -97,9 +97,13 @@ def _reports(listing: list[list[str]]) -> set[tuple[str, ...]]:
     return {tuple(p[:-1]) for p in listing if p[-1] in REPORT_MARKERS}
 
 
-def _classes(listing: list[list[str]], depth: int) -> dict[str, dict[str, list[str]]]:
-    """``{split: {class: ids}}`` of the image files; ``depth`` is 1 for ROOT/<class>/, else 2."""
-    skipped = _reports(listing)
+def _classes(
+    listing: list[list[str]], depth: int, skipped: set[tuple[str, ...]]
+) -> dict[str, dict[str, list[str]]]:
+    """``{split: {class: ids}}`` of the image files; ``depth`` is 1 for ROOT/<class>/, else 2.
+
+    Folders in ``skipped`` (our own reports) and below are left out.
+    """
     out: dict[str, dict[str, list[list[str]]]] = {}
     for parts in listing:
         if len(parts) <= depth or not _visible(parts) or not is_image_file(parts[-1]):
@@ -126,7 +130,7 @@ def _directory(fs: Any, root: str) -> Source:
         for p in listing
         if len(p) == 2 and _visible(p) and is_image_file(p[1]) and (p[0],) not in skipped
     ]
-    per_split = _classes(listing, 1 if direct else 2)
+    per_split = _classes(listing, 1 if direct else 2, skipped)
     class_names = tuple(sorted({c for classes in per_split.values() for c in classes}))
     if not class_names and any(is_tfrecord(PurePosixPath(p[-1])) for p in listing):
         raise UserError(
@@ -170,7 +174,7 @@ def _manifest(fs: Any, location: str) -> Source:
     return manifest_source(table, location, files, ids, reader=BEAM_READER)
 
 
-def remote_files(paths: Iterator[str]) -> Iterator[tuple[str, bytes | None, str]]:
+def remote_files(paths: Iterator[str]) -> Iterator[tuple[bytes | None, str]]:
     """Each path's bytes, or None and why it could not be read (``missing_file``/``unreadable``)."""
     fs = filesystems()
     from apache_beam.io.filesystem import CompressionTypes
@@ -178,6 +182,6 @@ def remote_files(paths: Iterator[str]) -> Iterator[tuple[str, bytes | None, str]
     for path in paths:
         try:
             with fs.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
-                yield path, stream.read(), ""
+                yield stream.read(), ""
         except Exception as exc:  # BeamIOError, OSError: the file is named in the row
-            yield path, None, "missing_file" if not fs.exists(path) else f"unreadable: {exc}"
+            yield None, "missing_file" if not fs.exists(path) else f"unreadable: {exc}"
