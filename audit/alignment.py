@@ -8,8 +8,10 @@ lightly smoothed thumbnails, in a batch of pairs at once, first on 16x16 and
 then on 32x32. The score is the correlation of ``b`` with the warped ``a``
 over the inner pixels, which a rotation's or translation's fill cannot reach;
 it is also tried with either side blurred a little, so a blurred or
-down-sized copy can match. Lucas and Kanade, IJCAI 1981; Baker and Matthews,
-"Lucas-Kanade 20 Years On", IJCV 2004.
+down-sized copy can match. When the fit magnifies ``a`` (``b`` is a cropped
+and enlarged copy), the pair is also compared the other way, in ``a``'s
+frame, where neither side is stretched. Lucas and Kanade, IJCAI 1981; Baker
+and Matthews, "Lucas-Kanade 20 Years On", IJCV 2004.
 """
 
 from __future__ import annotations
@@ -217,6 +219,43 @@ def aligned_score(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarra
     return best
 
 
+def inverse(params: np.ndarray) -> np.ndarray:
+    """The similarity transforms undoing ``params`` (warping ``b`` onto ``a`` instead)."""
+    a, b, tx, ty = (params[:, k] for k in range(4))
+    s2 = (1 + a) ** 2 + b**2
+    ia, ib = (1 + a) / s2, -b / s2
+    return np.stack([ia - 1, ib, ib * ty - ia * tx, -ib * tx - ia * ty], axis=1).astype(np.float32)
+
+
+REFINE_STEPS = 3
+"""Gauss-Newton steps that refine an inverted transform in the other image's frame."""
+
+
+def both_ways_score(
+    a: np.ndarray, b: np.ndarray, sa: np.ndarray, sb: np.ndarray, params: np.ndarray
+) -> np.ndarray:
+    """``aligned_score``, and for pairs whose fit magnifies ``a``, the better of both frames.
+
+    A 10% crop-and-resize copy ``b`` shows a's inner 80% stretched to the
+    full thumbnail; warping ``a`` onto it stretches a's 25 pixels to 32, and
+    the correlation of detailed photos tops out near 0.95 there. Warping
+    ``b`` onto ``a`` (the inverse, refined by REFINE_STEPS in a's frame)
+    shrinks ``b`` instead and loses nothing. Measured on planted photo crops:
+    the lowest source score of 21 crops rose from 0.66 to 0.94 with no new
+    false pair; on real MNIST digits it changed no family but blur (0.93 to
+    1.00 recall). ``sa``/``sb`` are the ``smoothed`` thumbnails.
+    """
+    score = aligned_score(a, b, params)
+    zoomed = params[:, 0] < 0
+    if zoomed.any():
+        back = inverse(params[zoomed])
+        for _ in range(REFINE_STEPS):
+            _step(sb[zoomed], sa[zoomed], back, THUMB_SIZE)
+        other_way = aligned_score(b[zoomed], a[zoomed], back)
+        score[zoomed] = np.maximum(score[zoomed], other_way)
+    return score
+
+
 def detail(flat: np.ndarray) -> np.ndarray:
     """Scale-free sharpness of thumbnails: Laplacian energy over variance."""
     grid = flat.reshape(len(flat), THUMB_SIZE, THUMB_SIZE)
@@ -260,7 +299,7 @@ def aligned_similarity(
         )
         sa, sb = smoothed(a[part]), smoothed(b[part])  # once for the start and the fit
         params = _fit_smoothed(sa, sb, _best_start_smoothed(sa, sb, tried))
-        return aligned_score(a[part], b[part], params)
+        return both_ways_score(a[part], b[part], sa, sb, params)
 
     blocks = range(0, len(a), block)
     if len(blocks) < 2:
