@@ -54,6 +54,9 @@ def load_split(
     so that the model can take them; values are left as they are.
     """
     split = source.split(name)
+    # tf.data's shuffle order depends on the global seed as well as its own: without
+    # setting it, a second audit in one process (after a model set it) drew other images
+    tf.random.set_seed(seed)
     records = split.records.shuffle(10_000, seed=seed, reshuffle_each_iteration=False)
     kind, (h, w, c) = source.payload, shape
 
