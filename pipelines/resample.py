@@ -73,8 +73,15 @@ def lanczos_matrix(in_size: int, out_size: int) -> np.ndarray:
 
 
 def _clip8(sums: np.ndarray) -> np.ndarray:
-    """Pillow's ``clip8``: fixed-point sums (rounding offset included) to 0-255."""
-    return np.clip(np.floor(sums / _ONE), 0.0, 255.0)
+    """Pillow's ``clip8``: fixed-point sums (rounding offset included) to 0-255, in place.
+
+    ``_ONE`` is a power of two, so multiplying by its inverse is exact: the
+    same result as dividing, without the temporaries (a tenth of a digit
+    profile went into this function when it allocated three).
+    """
+    np.multiply(sums, 1.0 / _ONE, out=sums)
+    np.floor(sums, out=sums)
+    return np.clip(sums, 0.0, 255.0, out=sums)
 
 
 CHUNK_VALUES = 1 << 19
