@@ -114,32 +114,24 @@ def test_scale_mismatch_the_cnn_barely_feels_gets_no_blame(name, seed, mnist):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_minus_one_to_one_test_split_is_blamed_only_when_it_hurts(seed, mnist):
-    """-1..1 test against 0-1 train: an error finding always; a cause only when it costs points.
+def test_minus_one_to_one_test_split_puts_normalization_on_top(seed, mnist):
+    """-1..1 test against 0-1 train: an error finding, and normalization is the top cause.
 
-    The reference CNN loses between about 1 and 8 points on such a test set
-    depending on the seed (see the issue note). When re-normalising recovers
-    at least min_points, normalization must be the top cause; otherwise no
-    other data cause may take the blame for it (leftover: the clean split's
-    own small insufficient_data).
+    The reference CNN loses 1.6 to 7.8 points on such a test set (seeds 0-5,
+    4 epochs; benchmarks/RESULTS.md): re-normalising recovers them, and no
+    other cause explains more. When that reaches min_points, the verdict is
+    data. The shift between the splits is the value mapping alone, so
+    covariate shift, measured after re-normalising, gets nothing.
     """
     attribution, findings = _attribute("test -1..1", mnist, seed)
     assert findings["normalization.value_range_mismatch"] == "error"
+    assert _top(attribution) == "normalization_mismatch", attribution["causes"][:3]
     min_points = AttributionConfig().min_points
-    # the domains differ by the value mapping alone: covariate shift is measured after
-    # re-normalising, and gets nothing
+    if _points(attribution, "normalization_mismatch") >= min_points:
+        assert attribution["verdict"] == "data"
     covariate = next(c for c in attribution["causes"] if c["cause"] == "covariate_shift")
     assert covariate["evidence"]["domain_auc_before_renormalizing"] >= 0.65
     assert covariate["points"] < min_points
-    if _points(attribution, "normalization_mismatch") >= min_points:
-        assert _top(attribution) == "normalization_mismatch", attribution["causes"][:3]
-    else:
-        blamed = [
-            c["cause"]
-            for c in attribution["causes"]
-            if c["points"] >= min_points and c["cause"] != "insufficient_data"
-        ]
-        assert blamed == [], attribution["causes"][:3]
 
 
 def test_leaked_test_copies_have_negative_points(mnist):
