@@ -485,7 +485,11 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
     # shrugs off still separates the domains perfectly, and its importance weights,
     # resting on a handful of images, would blame covariate shift for noise (seen:
     # 5.5 points on a -1..1 test split that cost 1 point).
+    # Label noise is then judged on the same re-normalised test: a model fed test data on
+    # another scale is over- or under-confident on every image, which moved 2 to 3 points
+    # into label_noise on a 0-255 test split (against under 1 point on the clean one).
     covariate = covariate_shift(model, probs, splits, base, cfg, seed)
+    noise_inputs = (probs, splits, base)
     auc_before = covariate["evidence"]["domain_auc"]
     if auc_before >= cfg.domain_auc:
         test = Arrays(renormalized, splits.test.y, splits.test.ids)
@@ -496,7 +500,10 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
         if after["evidence"]["domain_auc"] <= auc_before - cfg.renormalized_auc_drop:
             after["evidence"]["domain_auc_before_renormalizing"] = auc_before
             covariate = after
-    causes += [covariate, label_noise(model, probs, train_probs, splits, base, cfg)]
+            noise_inputs = (residual_probs, residual, residual_base)
+    noise_probs, noise_splits, noise_base = noise_inputs
+    noise = label_noise(model, noise_probs, train_probs, noise_splits, noise_base, cfg)
+    causes += [covariate, noise]
     if cfg.retrain:
         causes.append(overfitting(splits, base, train_acc, cfg, seed))
         leftover, curve = learning_curve(splits, base, train_acc, val_acc, cfg, seed)
