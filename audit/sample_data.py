@@ -137,3 +137,71 @@ def build_demo(root: Path, n_train: int = 700, n_test: int = 300, seed: int = 0)
     broken = plant_unreadable(root / "test" / "0", x[order[0]])
     plan.unreadable = {kind: path.relative_to(root).as_posix() for kind, path in broken.items()}
     return plan
+
+
+GAP_SCENARIOS: dict[str, tuple[str, frozenset[str]]] = {
+    "clean": ("a clean random split", frozenset()),
+    "test -1..1": ("test scaled -1..1 while train is 0-1", frozenset({"normalization_mismatch"})),
+    "test 0-255": ("test left in 0-255 while train is 0-1", frozenset()),
+    "test labels in another class order": (
+        "test labels shifted by 3 classes",
+        frozenset({"label_mapping_mismatch"}),
+    ),
+    "120 training images": (
+        "train cut to 120 images",
+        frozenset({"overfitting", "insufficient_data"}),
+    ),
+    "40% of test labels wrong": (
+        "40% of test labels replaced by another class",
+        frozenset({"label_noise"}),
+    ),
+    "most test images inverted": (
+        "80% of test images inverted (1 - x)",
+        frozenset({"covariate_shift"}),
+    ),
+    "95% of train in half the classes": (
+        "train keeps 1 image of classes 5-9 per 19 of 0-4",
+        frozenset({"class_prior_shift"}),
+    ),
+}
+"""The attribution issue's scenarios: one planted cause of a train/test gap each.
+
+Each maps to its description and the causes that may come out on top; an
+empty set means no cause should reach ``min_points`` (the clean split, and
+0-255 test data, which a ReLU CNN barely feels)."""
+
+
+def gap_scenario(
+    name: str, x: np.ndarray, y: np.ndarray, n_train: int = 2000, n_test: int = 500
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Train and test arrays (0-1 floats) of real digits with the planted cause ``name``.
+
+    The split is fixed (seed 42) and the faults are seeded (7), so every
+    scenario differs from "clean" by its fault alone.
+    """
+    if name not in GAP_SCENARIOS:
+        raise ValueError(f"unknown scenario {name!r}; one of {', '.join(GAP_SCENARIOS)}")
+    order = np.random.default_rng(42).permutation(len(x))
+    train, test = order[:n_train], order[-n_test:]
+    xtr, ytr = (x[train] / 255.0).astype(np.float32), y[train]
+    xte, yte = (x[test] / 255.0).astype(np.float32), y[test]
+    rng = np.random.default_rng(7)
+    if name == "test -1..1":
+        xte = xte * 2 - 1
+    elif name == "test 0-255":
+        xte = xte * 255
+    elif name == "test labels in another class order":
+        yte = (yte + 3) % 10
+    elif name == "120 training images":
+        xtr, ytr = xtr[:120], ytr[:120]
+    elif name == "40% of test labels wrong":
+        wrong = rng.random(len(yte)) < 0.4
+        yte = np.where(wrong, (yte + rng.integers(1, 10, len(yte))) % 10, yte)
+    elif name == "most test images inverted":
+        flip = rng.random(len(yte)) < 0.8
+        xte = np.where(flip[:, None, None], 1 - xte, xte)
+    elif name == "95% of train in half the classes":
+        low = np.nonzero(ytr < 5)[0]
+        keep = np.concatenate([low, np.nonzero(ytr >= 5)[0][: len(low) // 19]])
+        xtr, ytr = xtr[keep], ytr[keep]
+    return {"train": (xtr, ytr), "test": (xte, yte)}

