@@ -60,6 +60,9 @@ def test_planted_cause_comes_out_on_top(name, seed, mnist):
     assert attribution["verdict"] in ("data", "model", "mixed")
     assert attribution["causes"][0]["points"] >= AttributionConfig().min_points
     assert attribution["causes"] == sorted(attribution["causes"], key=lambda c: -c["points"])
+    if name == "most test images inverted":
+        # confidently wrong on inverted digits is the shift, not wrong labels
+        assert _points(attribution, "label_noise") < AttributionConfig().min_points
 
 
 @pytest.mark.parametrize("seed", SEEDS)
