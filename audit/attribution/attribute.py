@@ -247,16 +247,15 @@ def reweighted_accuracy(correct: np.ndarray, p_test: np.ndarray) -> tuple[float,
 
 def covariate_shift(
     model: Any, probs: np.ndarray, splits: Splits, base: float, cfg: AttributionConfig, seed: int
-) -> tuple[dict, np.ndarray]:
+) -> tuple[dict, LogisticRegression | None]:
     """Test accuracy re-weighted to train's distribution by a domain classifier.
 
     The classifier (logistic regression on the model's features, 5-fold
     out-of-fold predictions) sees class-matched samples of both splits; each
     test image then weighs by how much more train-like than test-like it
     looks (``reweighted_accuracy``). Points need a separable shift (domain
-    AUC) and enough effective test images. Also returns, for every test
-    image, the classifier's (fitted on the whole sample) probability that it
-    is a test image, for label_noise.
+    AUC) and enough effective test images. When it gets points, the
+    classifier fitted on the whole sample is returned too, for label_noise.
     """
     ref, tst = _class_matched(splits, cfg.domain_sample, seed)
     n = len(ref)
@@ -266,8 +265,6 @@ def covariate_shift(
     domain = np.r_[np.zeros(n), np.ones(n)]
     classifier = LogisticRegression(max_iter=2000, C=0.1)
     p_test = cross_val_predict(classifier, features, domain, cv=5, method="predict_proba")[:, 1]
-    test_features = embed(model, splits.test.x, cfg.batch_size)
-    p_every_test = classifier.fit(features, domain).predict_proba(test_features)[:, 1]
     auc = float(roc_auc_score(domain, p_test))
     like_train = p_test[n:] < 0.5
     test_probs, test_y = probs[tst], splits.test.y[tst]
@@ -293,7 +290,7 @@ def covariate_shift(
         "capture or preprocessing of test, or augment training to cover it (brightness, "
         "contrast, blur, inversion), or collect training images from the test conditions.",
     )
-    return cause, p_every_test
+    return cause, classifier.fit(features, domain) if points > 0 else None
 
 
 def _rounded_accuracy(probs: np.ndarray, y: np.ndarray, rows: np.ndarray) -> float | None:
@@ -308,7 +305,7 @@ def label_noise(
     splits: Splits,
     base: float,
     cfg: AttributionConfig,
-    like_train: np.ndarray | None = None,
+    domain: LogisticRegression | None = None,
 ) -> dict:
     """Test labels that the model and the nearest train images confidently contradict.
 
@@ -317,7 +314,7 @@ def label_noise(
     at least ``neighbour_agreement`` of the ``k`` nearest train images (by
     cosine distance of the model's features, so the input scale does not
     matter) vote for it too. Under a covariate shift only the images that
-    ``like_train`` marks (the domain classifier takes them for train) are
+    the ``domain`` classifier (from covariate_shift) takes for train are
     judged: confident learning assumes test looks like train.
     """
     k = splits.n_classes
@@ -331,8 +328,13 @@ def label_noise(
     confident = probs[np.arange(len(probs)), predicted] >= thresholds[predicted]
     knn = KNeighborsClassifier(n_neighbors=cfg.neighbours, metric="cosine")
     knn.fit(embed(model, splits.train.x, cfg.batch_size), splits.train.y)
-    votes = knn.predict_proba(embed(model, splits.test.x, cfg.batch_size))
-    judged = np.ones(len(predicted), bool) if like_train is None else like_train
+    test_features = embed(model, splits.test.x, cfg.batch_size)
+    votes = knn.predict_proba(test_features)
+    judged = (
+        np.ones(len(predicted), bool)
+        if domain is None
+        else domain.predict_proba(test_features)[:, 1] < 0.5
+    )
     columns = {int(c): k for k, c in enumerate(knn.classes_)}
     vote_for = np.array(
         [votes[k, columns[int(p)]] if int(p) in columns else 0.0 for k, p in enumerate(predicted)]
@@ -503,22 +505,22 @@ def attribute(splits: Splits, cfg: AttributionConfig, seed: int | None = None) -
     # Under a covariate shift that costs points, only the test images the domain classifier
     # takes for train have their labels judged: the model is confidently wrong on inverted
     # digits and their neighbours agree with it (12 to 39 points of "label noise" before).
-    covariate, p_test = covariate_shift(model, probs, splits, base, cfg, seed)
-    noise_inputs = (probs, splits, base)
+    covariate, domain = covariate_shift(model, probs, splits, base, cfg, seed)
+    noise_probs, noise_splits, noise_base = probs, splits, base
     auc_before = covariate["evidence"]["domain_auc"]
     if auc_before >= cfg.domain_auc:
         test = Arrays(renormalized, splits.test.y, splits.test.ids)
         residual = dataclasses.replace(splits, test=test)
         residual_probs = predict(model, renormalized, cfg.batch_size)
         residual_base = _accuracy(residual_probs, splits.test.y)
-        after, p_after = covariate_shift(model, residual_probs, residual, residual_base, cfg, seed)
+        after, domain_after = covariate_shift(
+            model, residual_probs, residual, residual_base, cfg, seed
+        )
         if after["evidence"]["domain_auc"] <= auc_before - cfg.renormalized_auc_drop:
             after["evidence"]["domain_auc_before_renormalizing"] = auc_before
-            covariate, p_test = after, p_after
-            noise_inputs = (residual_probs, residual, residual_base)
-    noise_probs, noise_splits, noise_base = noise_inputs
-    like_train = p_test < 0.5 if covariate["points"] > 0 else None
-    noise = label_noise(model, noise_probs, train_probs, noise_splits, noise_base, cfg, like_train)
+            covariate, domain = after, domain_after
+            noise_probs, noise_splits, noise_base = residual_probs, residual, residual_base
+    noise = label_noise(model, noise_probs, train_probs, noise_splits, noise_base, cfg, domain)
     causes += [covariate, noise]
     if cfg.retrain:
         causes.append(overfitting(splits, base, train_acc, cfg, seed))
