@@ -249,8 +249,9 @@ def both_ways_score(
     zoomed = params[:, 0] < 0
     if zoomed.any():
         back = inverse(params[zoomed])
+        soft_b, soft_a = sb[zoomed], sa[zoomed]
         for _ in range(REFINE_STEPS):
-            _step(sb[zoomed], sa[zoomed], back, THUMB_SIZE)
+            _step(soft_b, soft_a, back, THUMB_SIZE)
         other_way = aligned_score(b[zoomed], a[zoomed], back)
         score[zoomed] = np.maximum(score[zoomed], other_way)
     return score

@@ -13,7 +13,7 @@ duplicate join runs on the same rows in the same pipeline:
   bits (the "query" side), so two hashes within the radius meet under at
   least one key. Candidates are checked on all 64 bits, rows with equal
   content are left out, and the rest are verified on thumbnails with
-  ``audit.similarity.thumbnail_similarity`` (the local verifier).
+  ``audit.similarity.pair_similarity`` (the local verifier).
 
 Hot keys (thousands of blank images share every chunk value) are split
 before the join: a key with more than ``HOT_KEY_ROWS`` rows on a side is
@@ -347,7 +347,7 @@ def _verify(
 
     A mirrored candidate is compared with b's thumbnail mirrored back.
     """
-    from audit.similarity import thumbnail_similarity
+    from audit.similarity import pair_similarity
     from audit.table import THUMB_SIZE
 
     def stack(k: int) -> np.ndarray:
@@ -355,10 +355,9 @@ def _verify(
             [np.frombuffer(b[k], np.uint8).reshape(THUMB_SIZE, THUMB_SIZE) for b in batch]
         )
 
-    other = stack(5)
-    mirrored = np.array([b[3] for b in batch])
-    other[mirrored] = other[mirrored][:, :, ::-1]
-    sim = thumbnail_similarity(stack(4), other, cfg.max_shift, threshold=cfg.similarity)
+    rows = np.arange(len(batch))
+    mirrored = np.array([b[3] for b in batch], bool)
+    sim = pair_similarity(stack(4), stack(5), rows, rows, mirrored, cfg.max_shift, cfg.similarity)
     for (a, b, distance, _, _, _), s in zip(batch, sim, strict=True):
         if s >= cfg.similarity:
             yield (a, b), (float(s), -distance)

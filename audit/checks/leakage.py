@@ -520,19 +520,17 @@ def _report_groups(
     frame = pd.DataFrame(
         {"c": component, "id": rows["id"], "split": rows["split"], "label": rows["class_name"]}
     )
-    sizes = frame.groupby("c").size()
-    multi = frame[frame["c"].isin(sizes[sizes > 1].index)]
-    summary = multi.groupby("c", sort=False).agg(
+    summary = frame.groupby("c", sort=False).agg(
         splits=("split", "nunique"), labels=("label", "nunique"), size=("id", "size")
     )
+    summary = summary[summary["size"] > 1]
     summary["cross"] = summary["splits"] > 1
     summary["conflict"] = summary["labels"] > 1
     summary = summary.sort_values(
         ["cross", "conflict", "size"], ascending=[False, False, False], kind="stable"
     ).head(limit)
     lowest = pairs.groupby(component[pairs["i"].to_numpy()])["similarity"].min()
-    chosen = multi[multi["c"].isin(summary.index)].groupby("c", sort=False)
-    members = {c: part for c, part in chosen}
+    members = dict(list(frame[frame["c"].isin(summary.index)].groupby("c", sort=False)))
     return [
         DuplicateGroup(
             members=[
