@@ -139,36 +139,21 @@ def build_demo(root: Path, n_train: int = 700, n_test: int = 300, seed: int = 0)
     return plan
 
 
-GAP_SCENARIOS: dict[str, tuple[str, frozenset[str]]] = {
-    "clean": ("a clean random split", frozenset()),
-    "test -1..1": ("test scaled -1..1 while train is 0-1", frozenset({"normalization_mismatch"})),
-    "test 0-255": ("test left in 0-255 while train is 0-1", frozenset()),
-    "test labels in another class order": (
-        "test labels shifted by 3 classes",
-        frozenset({"label_mapping_mismatch"}),
-    ),
-    "120 training images": (
-        "train cut to 120 images",
-        frozenset({"overfitting", "insufficient_data"}),
-    ),
-    "40% of test labels wrong": (
-        "40% of test labels replaced by another class",
-        frozenset({"label_noise"}),
-    ),
-    "most test images inverted": (
-        "80% of test images inverted (1 - x)",
-        frozenset({"covariate_shift"}),
-    ),
-    "95% of train in half the classes": (
-        "train keeps 1 image of classes 5-9 per 19 of 0-4",
-        frozenset({"class_prior_shift"}),
-    ),
+GAP_SCENARIOS: dict[str, frozenset[str]] = {
+    "clean": frozenset(),
+    "test -1..1": frozenset({"normalization_mismatch"}),  # train is 0-1
+    "test 0-255": frozenset(),
+    "test labels in another class order": frozenset({"label_mapping_mismatch"}),
+    "120 training images": frozenset({"overfitting", "insufficient_data"}),
+    "40% of test labels wrong": frozenset({"label_noise"}),
+    "most test images inverted": frozenset({"covariate_shift"}),  # 80%, as 1 - x
+    "95% of train in half the classes": frozenset({"class_prior_shift"}),
 }
 """The attribution issue's scenarios: one planted cause of a train/test gap each.
 
-Each maps to its description and the causes that may come out on top; an
-empty set means no cause should reach ``min_points`` (the clean split, and
-0-255 test data, which a ReLU CNN barely feels)."""
+Each maps to the causes that may come out on top; an empty set means no
+cause should reach ``min_points`` (the clean split, and 0-255 test data,
+which a ReLU CNN barely feels)."""
 
 
 def gap_scenario(

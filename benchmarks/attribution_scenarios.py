@@ -59,7 +59,7 @@ def main() -> None:
             cfg = AttributionConfig(epochs=args.epochs, seed=seed)
             attribution = attribute_source(source, run.table, run.result.leakage, cfg)
             top = ", ".join(f"{c['cause']} {c['points']:.1f}" for c in attribution["causes"][:3])
-            hits += as_expected(attribution, GAP_SCENARIOS[name][1], min_points)
+            hits += as_expected(attribution, GAP_SCENARIOS[name], min_points)
             print(
                 f"{name:36s} {seed:4d} {attribution['train_accuracy']:6.3f} "
                 f"{attribution['test_accuracy']:6.3f} {attribution['verdict']:>8s}  {top}  "
@@ -69,7 +69,7 @@ def main() -> None:
         summary[name] = hits
     print("\nas expected (seeds):")
     for name, hits in summary.items():
-        expected = " or ".join(sorted(GAP_SCENARIOS[name][1])) or f"no cause >= {min_points:g}"
+        expected = " or ".join(sorted(GAP_SCENARIOS[name])) or f"no cause >= {min_points:g}"
         print(f"  {name:36s} {hits}/{len(args.seeds)}  ({expected})")
 
 

@@ -47,7 +47,7 @@ def _points(attribution, cause):
 
 TOP_CAUSE = {
     name: causes
-    for name, (_, causes) in GAP_SCENARIOS.items()
+    for name, causes in GAP_SCENARIOS.items()
     if causes and name != "test -1..1"  # its own test below
 }
 
