@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import ndimage
 
+from audit import alignment_kernels
 from audit.table import THUMB_SIZE
 
 BORDER = 3
@@ -132,8 +133,12 @@ def masked_correlation(u: np.ndarray, v: np.ndarray, mask: np.ndarray) -> np.nda
     return np.where(norm > 1e-6, (uc * vc).sum(axis=1) / np.maximum(norm, 1e-6), 0.0)
 
 
-def _step(a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
-    """One Gauss-Newton update of ``params`` (in place) for warping ``a`` onto ``b``."""
+def numpy_step(a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
+    """One Gauss-Newton update of ``params`` (in place) for warping ``a`` onto ``b``, in NumPy.
+
+    The statement of what ``alignment_kernels.steps`` computes: its oracle in the
+    tests and its peer in ``benchmarks/alignment_speed.py``.
+    """
     uy, ux, inner = _grid(size)
     warped, inside = sample(a, *warp_coords(params, size))
     gy, gx = np.gradient(warped.reshape(-1, size, size), axis=(1, 2))
@@ -153,6 +158,22 @@ def _step(a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int) -> np.nda
     return params
 
 
+def correlations(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """``masked_correlation`` of ``b`` with ``a`` warped by ``params`` (thumbnails), compiled."""
+    a32, b32 = (np.ascontiguousarray(x, np.float32) for x in (a, b))
+    p32 = np.ascontiguousarray(params, np.float32)
+    return alignment_kernels.correlations(a32, b32, p32, THUMB_SIZE, float(BORDER))
+
+
+def gauss_newton_steps(
+    a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, count: int
+) -> None:
+    """``count`` Gauss-Newton updates of ``params`` (in place), compiled (``alignment_kernels``)."""
+    a32, b32 = (np.ascontiguousarray(x, np.float32) for x in (a, b))
+    border = BORDER * size / THUMB_SIZE
+    alignment_kernels.steps(a32, b32, params, size, count, border, MIN_PARAMS, MAX_PARAMS)
+
+
 def pool(images: np.ndarray) -> np.ndarray:
     """2x2 average pooling of flattened square images."""
     n, size = len(images), math.isqrt(images.shape[1])
@@ -167,7 +188,7 @@ def smoothed(thumbs: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """
     n = len(thumbs)
     grid = thumbs if thumbs.dtype.kind == "f" else thumbs.astype(np.float32)
-    return ndimage.gaussian_filter(grid, (0, sigma, sigma)).reshape(n, -1)
+    return ndimage.gaussian_filter(grid, (0, sigma, sigma)).reshape(n, math.prod(grid.shape[1:]))
 
 
 def fit(
@@ -184,11 +205,9 @@ def _fit_smoothed(
     params = start.astype(np.float32).copy()
     params[:, 2:] /= 2
     ca, cb = pool(sa), pool(sb)
-    for _ in range(iters[0]):
-        _step(ca, cb, params, THUMB_SIZE // 2)
+    gauss_newton_steps(ca, cb, params, THUMB_SIZE // 2, iters[0])
     params[:, 2:] *= 2
-    for _ in range(iters[1]):
-        _step(sa, sb, params, THUMB_SIZE)
+    gauss_newton_steps(sa, sb, params, THUMB_SIZE, iters[1])
     return params
 
 
@@ -200,21 +219,23 @@ def _blur(flat: np.ndarray, sigma: float) -> np.ndarray:
 def aligned_score(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Correlation of ``b`` with ``a`` warped by ``params`` over the inner pixels, blur-matched."""
     n = len(a)
-    warped, inside = sample(a.reshape(n, -1).astype(np.float32), *warp_coords(params, THUMB_SIZE))
-    mask = inside & _grid(THUMB_SIZE)[2]
-    flat_b = b.reshape(n, -1).astype(np.float32)
-    best = masked_correlation(warped, flat_b, mask)
+    flat_a, flat_b = (x.reshape(n, -1).astype(np.float32) for x in (a, b))
+    best = correlations(flat_a, flat_b, params)
     still = centred_zoom(params)
     if not still.any():
         return best
-    warped, flat_b, mask = warped[still], flat_b[still], mask[still]
+    warped, inside = sample(flat_a[still], *warp_coords(params[still], THUMB_SIZE))
+    mask, flat_b = inside & _grid(THUMB_SIZE)[2], flat_b[still]
     ratio = detail(warped) / np.maximum(detail(flat_b), 1e-9)
     blurred = best[still]
+    sharp_a, sharp_b = ratio >= SHARPER, ratio <= 1 / SHARPER  # blur only the sharper side
+    wa, fa, ma = warped[sharp_a], flat_b[sharp_a], mask[sharp_a]
+    wb, fb, mb = warped[sharp_b], flat_b[sharp_b], mask[sharp_b]
     for sigma in MATCH_BLURS:
-        soft_a = masked_correlation(_blur(warped, sigma), flat_b, mask)
-        soft_b = masked_correlation(warped, _blur(flat_b, sigma), mask)
-        blurred = np.maximum(blurred, np.where(ratio >= SHARPER, soft_a, -1.0))
-        blurred = np.maximum(blurred, np.where(ratio <= 1 / SHARPER, soft_b, -1.0))
+        soft_a = masked_correlation(_blur(wa, sigma), fa, ma)
+        soft_b = masked_correlation(wb, _blur(fb, sigma), mb)
+        blurred[sharp_a] = np.maximum(blurred[sharp_a], soft_a)
+        blurred[sharp_b] = np.maximum(blurred[sharp_b], soft_b)
     best[still] = blurred
     return best
 
@@ -250,8 +271,7 @@ def both_ways_score(
     if zoomed.any():
         back = inverse(params[zoomed])
         soft_b, soft_a = sb[zoomed], sa[zoomed]
-        for _ in range(REFINE_STEPS):
-            _step(soft_b, soft_a, back, THUMB_SIZE)
+        gauss_newton_steps(soft_b, soft_a, back, THUMB_SIZE, REFINE_STEPS)
         other_way = aligned_score(b[zoomed], a[zoomed], back)
         score[zoomed] = np.maximum(score[zoomed], other_way)
     return score
@@ -321,10 +341,6 @@ def best_start(a: np.ndarray, b: np.ndarray, starts: list[np.ndarray]) -> np.nda
 def _best_start_smoothed(sa: np.ndarray, sb: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:
     """``best_start`` on thumbnails already ``smoothed``."""
     n = len(sa)
-    inner = _grid(THUMB_SIZE)[2]
-    scores = []
-    for start in starts:
-        warped, inside = sample(sa, *warp_coords(start, THUMB_SIZE))
-        scores.append(masked_correlation(warped, sb, inside & inner))
+    scores = [correlations(sa, sb, start) for start in starts]
     choice = np.argmax(np.stack(scores), axis=0)
     return np.stack(starts)[choice, np.arange(n)]

@@ -10,9 +10,16 @@ from audit.alignment import (
     aligned_score,
     aligned_similarity,
     best_start,
+    correlations,
     fit,
+    gauss_newton_steps,
     inverse,
+    masked_correlation,
     moments,
+    numpy_step,
+    pool,
+    sample,
+    smoothed,
     start_transforms,
     warp_coords,
 )
@@ -129,3 +136,43 @@ def test_cropped_photos_score_higher_compared_in_the_sources_frame(crops):
     assert np.mean(both >= 0.99) > np.mean(one_way >= 0.99)
     # distinct crops do not gain a match from the second frame
     assert np.mean(aligned_similarity(np.roll(a, 1, axis=0), b) >= 0.99) == 0
+
+
+def _pairs_from_edits(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smoothed thumbnails of photos and of their rotated, shifted and cropped copies."""
+    picked = crops[:12]
+    edited = [_rotated(c, 5) for c in picked[:4]]
+    edited += [np.roll(c, (3, -2), axis=(0, 1)) for c in picked[4:8]]
+    edited += [np.asarray(Image.fromarray(c[8:-8, 8:-8]).resize((96, 96))) for c in picked[8:]]
+    a = np.stack([_thumb(c) for c in picked])
+    b = np.stack([_thumb(c) for c in edited])
+    return smoothed(a), smoothed(b)
+
+
+@pytest.mark.parametrize("size", [THUMB_SIZE // 2, THUMB_SIZE], ids=["16x16", "32x32"])
+def test_compiled_steps_take_the_numpy_steps(crops, size):
+    """The compiled Gauss-Newton step is the NumPy step: same parameters after three steps."""
+    sa, sb = _pairs_from_edits(crops)
+    if size != THUMB_SIZE:
+        sa, sb = pool(sa), pool(sb)
+    start = np.tile(np.array([0.02, 0.01, 0.5, -0.5], np.float32), (len(sa), 1))
+    expected, got = start.copy(), start.copy()
+    for _ in range(3):
+        numpy_step(sa, sb, expected, size)
+    gauss_newton_steps(sa, sb, got, size, 3)
+    assert np.abs(expected - start).max() > 0.1  # the steps moved the fit
+    assert np.allclose(got, expected, atol=1e-4)
+
+
+def test_compiled_correlations_are_the_masked_correlation_of_the_warp(crops):
+    sa, sb = _pairs_from_edits(crops)
+    sa[0] = 7.0  # a flat image correlates 0
+    params = np.tile(np.array([0.1, -0.05, 2.0, -3.0], np.float32), (len(sa), 1))
+    warped, inside = sample(sa, *warp_coords(params, THUMB_SIZE))
+    inner = np.abs(np.arange(THUMB_SIZE) - (THUMB_SIZE - 1) / 2) < (THUMB_SIZE - 1) / 2 - 3
+    mask = inside & (inner[:, None] & inner[None, :]).ravel()
+    expected = masked_correlation(warped, sb, mask)
+    got = correlations(sa, sb, params)
+    assert got[0] == 0.0
+    assert np.ptp(expected) > 0.3  # pairs of different quality
+    assert np.allclose(got, expected, atol=1e-5)

@@ -1,0 +1,184 @@
+"""The thumbnail alignment's inner loops, compiled (numba) pair by pair.
+
+``audit.alignment`` fits a similarity transform per candidate pair and
+scores it. Written with NumPy, one Gauss-Newton step makes about thirty
+passes over (pairs, pixels, 4) temporaries; it was two thirds of the
+geometric search's time. Here a step of one pair is a warp and one pass of
+sums (float64) over its pixels, and ``correlations`` warps and correlates
+without (pairs, pixels) arrays. ``alignment.numpy_step`` states the same
+step in NumPy: the kernel's oracle in the tests and its peer in
+``benchmarks/alignment_speed.py``.
+
+Parameters are ``a, b, tx, ty`` as in ``alignment.warp_coords``; the update
+warps ``a`` onto ``b`` (Lucas-Kanade, forward additive) with a per-pair gain
+and offset, a mask of inner pixels that the warp reaches, and a 1e-3 ridge.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+RIDGE = 1e-3
+"""Added to the normal equations' diagonal (keeps flat pairs solvable)."""
+
+
+@njit(cache=True, nogil=True)
+def _warp(
+    image: np.ndarray, p: np.ndarray, size: int, edge: float, warped: np.ndarray, m: np.ndarray
+) -> float:
+    """Bilinear samples of ``image`` warped by ``p`` into ``warped``, the mask ``m``, its count."""
+    c = (size - 1) / 2.0
+    count = 0.0
+    for r in range(size):
+        uy = r - c
+        for col in range(size):
+            ux = col - c
+            ys = p[1] * ux + (1 + p[0]) * uy + c + p[3]
+            xs = (1 + p[0]) * ux - p[1] * uy + c + p[2]
+            inside = ys >= 0 and ys <= size - 1 and xs >= 0 and xs <= size - 1
+            ys = min(max(ys, 0.0), size - 1.001)
+            xs = min(max(xs, 0.0), size - 1.001)
+            y0, x0 = int(ys), int(xs)
+            fy, fx = ys - y0, xs - x0
+            k = y0 * size + x0
+            top = image[k] + (image[k + 1] - image[k]) * fx
+            bottom = image[k + size] + (image[k + size + 1] - image[k + size]) * fx
+            at = r * size + col
+            warped[at] = top + (bottom - top) * fy
+            keep = inside and abs(uy) < edge and abs(ux) < edge
+            m[at] = 1.0 if keep else 0.0
+            count += m[at]
+    return max(count, 1.0)
+
+
+@njit(cache=True, nogil=True)
+def _difference(f: np.ndarray, at: int, k: int, n: int, stride: int) -> float:
+    """``np.gradient`` of flat ``f`` at ``at``: position ``k`` of ``n`` along ``stride``."""
+    if k == 0:
+        return f[at + stride] - f[at]
+    if k == n - 1:
+        return f[at] - f[at - stride]
+    return (f[at + stride] - f[at - stride]) / 2
+
+
+@njit(cache=True, nogil=True)
+def _moments(warped: np.ndarray, target: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Sums over the mask of v v' for v = (Jacobian row, warped, target, 1), one pass.
+
+    The Jacobian row is the warped image's gradient (as ``np.gradient``)
+    times the similarity warp's derivative at the pixel. Everything the step
+    needs (means, gain, J'J, J'r, all centred) follows from these sums;
+    float64 keeps the centring exact enough (values up to ~1e10, eps 2e-16).
+    """
+    c = (size - 1) / 2.0
+    sums = np.zeros((7, 7))
+    v = np.empty(7)
+    v[6] = 1.0
+    for r in range(size):
+        for col in range(size):
+            at = r * size + col
+            if m[at] == 0:
+                continue
+            gy = _difference(warped, at, r, size, size)
+            gx = _difference(warped, at, col, size, 1)
+            ux, uy = col - c, r - c
+            v[0], v[1], v[2], v[3] = gx * ux + gy * uy, gy * ux - gx * uy, gx, gy
+            v[4], v[5] = warped[at], target[at]
+            for k in range(7):
+                for j in range(k + 1):
+                    sums[k, j] += v[k] * v[j]
+    return sums
+
+
+@njit(cache=True, nogil=True)
+def _normal_equations(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred J'J + ridge and J'r, r the gain-matched target minus the warped image."""
+    count = max(sums[6, 6], 1.0)
+    cov = np.empty((6, 6))  # centred sums of products over the mask
+    for k in range(6):
+        for j in range(k + 1):
+            cov[k, j] = sums[k, j] - sums[6, k] * sums[6, j] / count
+            cov[j, k] = cov[k, j]
+    gain = max(cov[5, 4] / max(cov[4, 4], 1e-6), 1e-3)
+    h, g = np.empty((4, 4)), np.empty(4)
+    for k in range(4):
+        g[k] = cov[5, k] / gain - cov[4, k]
+        for j in range(4):
+            h[k, j] = cov[k, j] + (RIDGE if k == j else 0.0)
+    return h, g
+
+
+@njit(cache=True, nogil=True)
+def _solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``h x = g`` for a symmetric positive definite 4x4 ``h`` (Cholesky)."""
+    low, y, x = np.zeros((4, 4)), np.zeros(4), np.zeros(4)
+    for i in range(4):
+        for j in range(i + 1):
+            s = h[i, j] - np.dot(low[i, :j], low[j, :j])
+            low[i, j] = math.sqrt(max(s, 1e-30)) if i == j else s / low[j, j]
+    for i in range(4):
+        y[i] = (g[i] - np.dot(low[i, :i], y[:i])) / low[i, i]
+    for i in range(3, -1, -1):
+        x[i] = (y[i] - np.dot(low[i + 1 :, i], x[i + 1 :])) / low[i, i]
+    return x
+
+
+@njit(cache=True, nogil=True)
+def steps(
+    a: np.ndarray,
+    b: np.ndarray,
+    params: np.ndarray,
+    size: int,
+    count: int,
+    border: float,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> None:
+    """``count`` Gauss-Newton updates of ``params`` (n, 4; in place) warping ``a`` onto ``b``.
+
+    ``a`` and ``b`` are flattened square images (n, size*size); pixels within
+    ``border`` of the edge are left out; updated parameters are clipped to
+    [``lo``, ``hi``].
+    """
+    n_px = a.shape[1]
+    warped, m = np.empty(n_px), np.empty(n_px)
+    edge = (size - 1) / 2.0 - border
+    for q in range(a.shape[0]):
+        for _ in range(count):
+            _warp(a[q], params[q], size, edge, warped, m)
+            h, g = _normal_equations(_moments(warped, b[q], m, size))
+            delta = _solve(h, g)
+            for k in range(4):
+                params[q, k] = min(max(params[q, k] + delta[k], lo[k]), hi[k])
+
+
+@njit(cache=True, nogil=True)
+def correlations(
+    a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, border: float
+) -> np.ndarray:
+    """Correlation of each ``b`` row with its ``a`` row warped by ``params``, over the mask.
+
+    As ``alignment.masked_correlation`` of ``alignment.sample``: pixels the
+    warp does not reach and those within ``border`` of the edge are left
+    out; 0 where either side is flat.
+    """
+    n_px = a.shape[1]
+    warped, m = np.empty(n_px), np.empty(n_px)
+    edge = (size - 1) / 2.0 - border
+    out = np.zeros(a.shape[0])
+    for q in range(a.shape[0]):
+        _warp(a[q], params[q], size, edge, warped, m)
+        n = w = t = ww = tt = wt = 0.0
+        for at in range(n_px):
+            if m[at] > 0:
+                u, v = warped[at], b[q, at]
+                n, w, t = n + 1, w + u, t + v
+                ww, tt, wt = ww + u * u, tt + v * v, wt + u * v
+        n = max(n, 1.0)
+        own, other = max(ww - w * w / n, 0.0), max(tt - t * t / n, 0.0)
+        norm = math.sqrt(own * other)
+        out[q] = (wt - w * t / n) / norm if norm > 1e-6 else 0.0
+    return out
