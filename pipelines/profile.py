@@ -40,7 +40,9 @@ from pipelines.sources.base import Source, Split
 @functools.cache
 def _element_fn(kind: str, max_pixels: int) -> Any:
     """The per-image stage as a tf.function, traced once per process, payload kind and limit."""
-    return tf.function(lambda payload: _element(payload, kind, max_pixels), reduce_retracing=True)
+    return tf.function(
+        lambda payload: _element(payload, kind, max_pixels), reduce_retracing=True, autograph=False
+    )
 
 
 def _element(payload: tf.Tensor, kind: str, max_pixels: int) -> dict[str, tf.Tensor]:
@@ -66,7 +68,7 @@ def _buckets(cfg: ProfileConfig) -> tuple[list[int], list[int]]:
     return boundaries, sizes
 
 
-@tf.function(reduce_retracing=True)
+@tf.function(reduce_retracing=True, autograph=False)
 def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Per-batch stage: statistics, then hash inputs and content hashes from Pillow/NumPy.
 
@@ -97,6 +99,10 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return out
 
 
+_plain = tf.autograph.experimental.do_not_convert
+"""Marks a map function as plain graph code: AutoGraph's conversion only costs time here."""
+
+
 def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.data.Dataset:
     """Batches of ``(features, label, id, split index)``; undecodable records dropped.
 
@@ -106,10 +112,12 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
     """
     records = None
     for k, split in enumerate(splits):
-        tagged = split.records.map(lambda p, label, i, k=k: (p, label, i, tf.constant(k, tf.int64)))
+        tagged = split.records.map(
+            _plain(lambda p, label, i, k=k: (p, label, i, tf.constant(k, tf.int64)))
+        )
         records = tagged if records is None else records.concatenate(tagged)
     ds = records.map(
-        lambda p, label, i, k: (_element_fn(kind, cfg.max_pixels)(p), label, i, k),
+        _plain(lambda p, label, i, k: (_element_fn(kind, cfg.max_pixels)(p), label, i, k)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -117,10 +125,10 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
         ds = ds.ignore_errors()
     boundaries, sizes = _buckets(cfg)
     ds = ds.bucket_by_sequence_length(
-        lambda e, *_: tf.cast(tf.shape(e["flat"])[0], tf.int32), boundaries, sizes
+        _plain(lambda e, *_: tf.cast(tf.shape(e["flat"])[0], tf.int32)), boundaries, sizes
     )
     ds = ds.map(
-        lambda e, label, i, k: (_measure_batch(e), label, i, k),
+        _plain(lambda e, label, i, k: (_measure_batch(e), label, i, k)),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

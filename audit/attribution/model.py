@@ -60,6 +60,7 @@ def load_split(
     records = split.records.shuffle(10_000, seed=seed, reshuffle_each_iteration=False)
     kind, (h, w, c) = source.payload, shape
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: conversion only costs time
     def prepare(payload: tf.Tensor, label: tf.Tensor, ident: tf.Tensor) -> tuple[Any, ...]:
         image = tf.cast(decode_payload(payload, kind)[0], tf.float32)
         have = tf.shape(image)[-1]

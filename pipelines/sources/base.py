@@ -108,7 +108,9 @@ class Source:
             return records
         kind = self.payload
         ds = records.map(
-            lambda p, label, i: (decode_payload(p, kind, limit)[0], label, i),
+            tf.autograph.experimental.do_not_convert(
+                lambda p, label, i: (decode_payload(p, kind, limit)[0], label, i)
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
         return ds.ignore_errors()

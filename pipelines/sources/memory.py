@@ -96,7 +96,13 @@ def from_datasets(
             )
         elements = _element(ds, f"{location}[{name}]").enumerate()
         records = elements.map(
-            lambda i, e, n=name: (e[0], e[1], tf.strings.join([n, tf.strings.as_string(i)], "/"))
+            tf.autograph.experimental.do_not_convert(
+                lambda i, e, n=name: (
+                    e[0],
+                    e[1],
+                    tf.strings.join([n, tf.strings.as_string(i)], "/"),
+                )
+            )
         )
         card = int(ds.cardinality())
         batched = _is_batched(_get(ds.element_spec, _pick(ds.element_spec, name)[0]).shape, name)

@@ -69,10 +69,12 @@ def load_tfds(name_or_path: str, data_dir: Path | None = None) -> Source:
     for name, info in builder.info.splits.items():
         ds = builder.as_dataset(split=name, decoders=decoders, shuffle_files=False)
         records = ds.enumerate().map(
-            lambda i, e, n=name: (
-                e[image_key],
-                tf.cast(e[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64),
-                tf.strings.join([n, tf.strings.as_string(i)], "/"),
+            tf.autograph.experimental.do_not_convert(
+                lambda i, e, n=name: (
+                    e[image_key],
+                    tf.cast(e[label_key], tf.int64) if label_key else tf.constant(-1, tf.int64),
+                    tf.strings.join([n, tf.strings.as_string(i)], "/"),
+                )
             )
         )
         n = int(info.num_examples)

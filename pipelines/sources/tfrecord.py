@@ -84,6 +84,7 @@ def split_records(
     spec = _feature_spec(keys)
     raw = tf.data.TFRecordDataset([str(s) for s in shards], compression_type=compression)
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: conversion only costs time
     def parse(i: tf.Tensor, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         ex = tf.io.parse_single_example(serialized, spec)
         default_id = tf.strings.join([name, tf.strings.as_string(i + start)], "/")
