@@ -165,6 +165,12 @@ def correlations(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray
     return alignment_kernels.correlations(a32, b32, p32, THUMB_SIZE, float(BORDER))
 
 
+def warped(images: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """Thumbnails (flattened rows) warped by ``params``, bilinear, compiled: ``sample``'s values."""
+    a32, p32 = (np.ascontiguousarray(x, np.float32) for x in (images, params))
+    return alignment_kernels.warps(a32, p32, math.isqrt(a32.shape[1]))
+
+
 def gauss_newton_steps(
     a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, count: int
 ) -> None:

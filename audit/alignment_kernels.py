@@ -182,3 +182,15 @@ def correlations(
         norm = math.sqrt(own * other)
         out[q] = (wt - w * t / n) / norm if norm > 1e-6 else 0.0
     return out
+
+
+@njit(cache=True, nogil=True)
+def warps(a: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
+    """Each row of ``a`` warped by its ``params``: ``alignment.sample`` without the mask."""
+    n_px = a.shape[1]
+    out = np.empty((a.shape[0], n_px), np.float32)
+    warped, m = np.empty(n_px), np.empty(n_px)
+    for q in range(a.shape[0]):
+        _warp(a[q], params[q], size, 0.0, warped, m)
+        out[q] = warped
+    return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.alignment import moments, pool, sample, smoothed, warp_coords
+from audit.alignment import moments, pool, smoothed, warped
 from audit.table import THUMB_SIZE
 
 ROTATION = 6.0
@@ -44,8 +44,12 @@ NEIGHBOURS = 4
 KEEP = 6
 """Candidates kept per query (the best by descriptor score) for the costly alignment."""
 
-BLOCK = 8192
-"""Thumbnails turned into descriptors at a time (bounds the float working arrays)."""
+BLOCK = 1024
+"""Thumbnails turned into descriptors at a time (bounds the float working arrays).
+
+Measured on 10,000 digit thumbnails: 0.70-0.75 s at 1,024 against 1.05-1.87 s
+at 8,192, whose 32 MB arrays miss the cache and take fresh pages from the OS.
+"""
 
 
 def _rotation(params: np.ndarray, degrees: float) -> np.ndarray:
@@ -84,10 +88,9 @@ def _described(prepared: tuple[np.ndarray, ...], rotate: float) -> dict[str, np.
     n = len(soft)
     if rotate:
         params = _rotation(params, rotate)
-    canonical = sample(soft, *warp_coords(params, THUMB_SIZE))[0]
+    canonical = warped(soft, params)
     if rotate:
-        turn = _rotation(np.zeros((n, 4), np.float32), rotate)
-        blurred = sample(blurred, *warp_coords(turn, THUMB_SIZE))[0]
+        blurred = warped(blurred, _rotation(np.zeros((n, 4), np.float32), rotate))
     k = INNER_CROP
     inner = blurred.reshape(n, THUMB_SIZE, THUMB_SIZE)[:, k:-k, k:-k].reshape(n, -1)
     return {
@@ -101,7 +104,7 @@ def descriptors(thumbs: np.ndarray, rotate: float = 0.0) -> dict[str, np.ndarray
     return _described(_prepared(thumbs), rotate)
 
 
-def flat(thumbs: np.ndarray, block: int = 65536) -> np.ndarray:
+def flat(thumbs: np.ndarray, block: int = 8192) -> np.ndarray:
     """Thumbnails with (almost) no contrast: nothing to align."""
     out = np.empty(len(thumbs), bool)
     for s in range(0, len(thumbs), block):
