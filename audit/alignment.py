@@ -9,10 +9,10 @@ and the warp-and-correlate run as compiled kernels, ``alignment_kernels``).
 The score is the correlation of ``b`` with the warped ``a`` over the inner
 pixels, which a rotation's or translation's fill cannot reach; it is also
 tried with either side blurred a little, so a blurred or down-sized copy can
-match. When the fit magnifies ``a`` (``b`` is a cropped
-and enlarged copy), the pair is also compared the other way, in ``a``'s
-frame, where neither side is stretched. Lucas and Kanade, IJCAI 1981; Baker
-and Matthews, "Lucas-Kanade 20 Years On", IJCV 2004.
+match. When the fit magnifies ``a`` (``b`` is a cropped and enlarged copy),
+the pair is also compared the other way, in ``a``'s frame, where neither
+side is stretched. Lucas and Kanade, IJCAI 1981; Baker and Matthews,
+"Lucas-Kanade 20 Years On", IJCV 2004.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def correlations(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray
     return alignment_kernels.correlations(a32, b32, p32, THUMB_SIZE, float(BORDER))
 
 
-def warped(images: np.ndarray, params: np.ndarray) -> np.ndarray:
+def warp_images(images: np.ndarray, params: np.ndarray) -> np.ndarray:
     """Thumbnails (flattened rows) warped by ``params``, bilinear, compiled: ``sample``'s values."""
     a32, p32 = (np.ascontiguousarray(x, np.float32) for x in (images, params))
     return alignment_kernels.warps(a32, p32, math.isqrt(a32.shape[1]))
@@ -175,7 +175,12 @@ def warped(images: np.ndarray, params: np.ndarray) -> np.ndarray:
 def gauss_newton_steps(
     a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, count: int
 ) -> None:
-    """``count`` Gauss-Newton updates of ``params`` (in place), compiled (``alignment_kernels``)."""
+    """``count`` Gauss-Newton updates of ``params`` (in place), compiled (``alignment_kernels``).
+
+    ``params`` must be a C-contiguous float32 (n, 4) array: it is updated where it is.
+    """
+    if params.dtype != np.float32 or not params.flags.c_contiguous:
+        raise TypeError("gauss_newton_steps updates params in place: pass C-contiguous float32")
     a32, b32 = (np.ascontiguousarray(x, np.float32) for x in (a, b))
     border = BORDER * size / THUMB_SIZE
     alignment_kernels.steps(a32, b32, params, size, count, border, MIN_PARAMS, MAX_PARAMS)

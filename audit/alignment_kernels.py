@@ -28,10 +28,12 @@ RIDGE = 1e-3
 @njit(cache=True, nogil=True)
 def _warp(
     image: np.ndarray, p: np.ndarray, size: int, edge: float, warped: np.ndarray, m: np.ndarray
-) -> float:
-    """Bilinear samples of ``image`` warped by ``p`` into ``warped``, the mask ``m``, its count."""
+) -> None:
+    """Bilinear samples of ``image`` warped by ``p`` into ``warped``, and the mask ``m``.
+
+    The mask holds the pixels the warp reaches within ``edge`` of the centre.
+    """
     c = (size - 1) / 2.0
-    count = 0.0
     for r in range(size):
         uy = r - c
         for col in range(size):
@@ -50,8 +52,6 @@ def _warp(
             warped[at] = top + (bottom - top) * fy
             keep = inside and abs(uy) < edge and abs(ux) < edge
             m[at] = 1.0 if keep else 0.0
-            count += m[at]
-    return max(count, 1.0)
 
 
 @njit(cache=True, nogil=True)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.alignment import moments, pool, smoothed, warped
+from audit.alignment import moments, pool, smoothed, warp_images
 from audit.table import THUMB_SIZE
 
 ROTATION = 6.0
@@ -88,9 +88,9 @@ def _described(prepared: tuple[np.ndarray, ...], rotate: float) -> dict[str, np.
     n = len(soft)
     if rotate:
         params = _rotation(params, rotate)
-    canonical = warped(soft, params)
+    canonical = warp_images(soft, params)
     if rotate:
-        blurred = warped(blurred, _rotation(np.zeros((n, 4), np.float32), rotate))
+        blurred = warp_images(blurred, _rotation(np.zeros((n, 4), np.float32), rotate))
     k = INNER_CROP
     inner = blurred.reshape(n, THUMB_SIZE, THUMB_SIZE)[:, k:-k, k:-k].reshape(n, -1)
     return {

@@ -162,6 +162,8 @@ def test_compiled_steps_take_the_numpy_steps(crops, size):
     gauss_newton_steps(sa, sb, got, size, 3)
     assert np.abs(expected - start).max() > 0.1  # the steps moved the fit
     assert np.allclose(got, expected, atol=1e-4)
+    with pytest.raises(TypeError, match="float32"):  # updated in place: no silent copy
+        gauss_newton_steps(sa, sb, start.astype(np.float64), size, 1)
 
 
 def test_compiled_correlations_are_the_masked_correlation_of_the_warp(crops):
