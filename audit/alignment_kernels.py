@@ -117,12 +117,20 @@ def _solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
     low, y, x = np.zeros((4, 4)), np.zeros(4), np.zeros(4)
     for i in range(4):
         for j in range(i + 1):
-            s = h[i, j] - np.dot(low[i, :j], low[j, :j])
+            s = h[i, j]
+            for k in range(j):
+                s -= low[i, k] * low[j, k]
             low[i, j] = math.sqrt(max(s, 1e-30)) if i == j else s / low[j, j]
     for i in range(4):
-        y[i] = (g[i] - np.dot(low[i, :i], y[:i])) / low[i, i]
+        s = g[i]
+        for k in range(i):
+            s -= low[i, k] * y[k]
+        y[i] = s / low[i, i]
     for i in range(3, -1, -1):
-        x[i] = (y[i] - np.dot(low[i + 1 :, i], x[i + 1 :])) / low[i, i]
+        s = y[i]
+        for k in range(i + 1, 4):
+            s -= low[k, i] * x[k]
+        x[i] = s / low[i, i]
     return x
 
 
