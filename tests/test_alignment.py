@@ -22,6 +22,7 @@ from audit.alignment import (
     smoothed,
     start_transforms,
     warp_coords,
+    warp_images,
 )
 from audit.descriptors import KEEP, neighbour_candidates
 from audit.sample_data import photo_crops
@@ -178,3 +179,14 @@ def test_compiled_correlations_are_the_masked_correlation_of_the_warp(crops):
     assert got[0] == 0.0
     assert np.ptp(expected) > 0.3  # pairs of different quality
     assert np.allclose(got, expected, atol=1e-5)
+
+
+def test_compiled_warp_is_the_bilinear_sample(crops):
+    """The descriptors' warp: every pixel, as ``sample``, also where it runs off the image."""
+    sa, _ = _pairs_from_edits(crops)
+    params = np.tile(np.array([0.1, 0.2, 5.0, -7.0], np.float32), (len(sa), 1))
+    expected, inside = sample(sa, *warp_coords(params, THUMB_SIZE))
+    got = warp_images(sa, params)
+    assert not inside.all()  # the warp reaches past the edge: clipped samples compared too
+    assert got.shape == expected.shape
+    assert np.allclose(got, expected, atol=1e-3)
