@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -159,6 +160,18 @@ def numpy_step(a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int) -> n
     return params
 
 
+def masked_warp(a: np.ndarray, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnails ``a`` warped by ``params`` (NumPy), and the pixels scores use: reached, inner."""
+    warped, inside = sample(a, *warp_coords(params, THUMB_SIZE))
+    return warped, inside & _grid(THUMB_SIZE)[2]
+
+
+def numpy_correlations(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """``correlations`` in NumPy: its oracle in the tests and its peer in the benchmark."""
+    warped, mask = masked_warp(a, params)
+    return masked_correlation(warped, b, mask)
+
+
 def correlations(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarray:
     """``masked_correlation`` of ``b`` with ``a`` warped by ``params`` (thumbnails), compiled."""
     a32, b32 = (np.ascontiguousarray(x, np.float32) for x in (a, b))
@@ -210,16 +223,26 @@ def fit(
     return _fit_smoothed(smoothed(a), smoothed(b), start, iters)
 
 
+def numpy_steps(a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, count: int) -> None:
+    """``gauss_newton_steps`` in NumPy (``count`` of ``numpy_step``): the benchmark's peer."""
+    for _ in range(count):
+        numpy_step(a, b, params, size)
+
+
 def _fit_smoothed(
-    sa: np.ndarray, sb: np.ndarray, start: np.ndarray, iters: tuple[int, int] = (6, 3)
+    sa: np.ndarray,
+    sb: np.ndarray,
+    start: np.ndarray,
+    iters: tuple[int, int] = (6, 3),
+    steps: Callable[..., None] = gauss_newton_steps,
 ) -> np.ndarray:
-    """``fit`` on thumbnails already ``smoothed``."""
+    """``fit`` on thumbnails already ``smoothed``; ``steps`` is ``numpy_steps`` in the benchmark."""
     params = start.astype(np.float32).copy()
     params[:, 2:] /= 2
     ca, cb = pool(sa), pool(sb)
-    gauss_newton_steps(ca, cb, params, THUMB_SIZE // 2, iters[0])
+    steps(ca, cb, params, THUMB_SIZE // 2, iters[0])
     params[:, 2:] *= 2
-    gauss_newton_steps(sa, sb, params, THUMB_SIZE, iters[1])
+    steps(sa, sb, params, THUMB_SIZE, iters[1])
     return params
 
 
@@ -236,8 +259,7 @@ def aligned_score(a: np.ndarray, b: np.ndarray, params: np.ndarray) -> np.ndarra
     still = centred_zoom(params)
     if not still.any():
         return best
-    warped, inside = sample(flat_a[still], *warp_coords(params[still], THUMB_SIZE))
-    mask, flat_b = inside & _grid(THUMB_SIZE)[2], flat_b[still]
+    (warped, mask), flat_b = masked_warp(flat_a[still], params[still]), flat_b[still]
     ratio = detail(warped) / np.maximum(detail(flat_b), 1e-9)
     blurred = best[still]
     sharp_a, sharp_b = ratio >= SHARPER, ratio <= 1 / SHARPER  # blur only the sharper side

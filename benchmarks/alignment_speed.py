@@ -2,12 +2,12 @@
 
 ``audit.alignment_kernels`` replaces two NumPy stages of the thumbnail
 alignment with numba kernels: the Gauss-Newton step (``numpy_step``) and the
-warp-and-correlate that picks each pair's start (``sample`` then
-``masked_correlation``). This script times both ways in one process on the
-same candidate pairs, real MNIST digits against their descriptor neighbours
-(a quarter of the queries rotated, shifted or cropped copies), in blocks of
-512 pairs on one thread as ``aligned_similarity`` runs them, and prints how
-far the results differ.
+warp-and-correlate that picks each pair's start (``numpy_correlations``).
+The fit runs ``_fit_smoothed``'s schedule with either step. This script
+times both ways in one process on the same candidate pairs, real MNIST
+digits against their descriptor neighbours (a quarter of the queries
+rotated, shifted or cropped copies), in blocks of 512 pairs on one thread
+as ``aligned_similarity`` runs them, and prints how far the results differ.
 
 Run: .venv/bin/python benchmarks/alignment_speed.py [--pairs 8192] [--repeat 3]
 """
@@ -23,16 +23,13 @@ from PIL import Image
 
 from audit.alignment import (
     THUMB_SIZE,
+    _fit_smoothed,
     correlations,
-    gauss_newton_steps,
-    masked_correlation,
     moments,
-    numpy_step,
-    pool,
-    sample,
+    numpy_correlations,
+    numpy_steps,
     smoothed,
     start_transforms,
-    warp_coords,
 )
 from audit.descriptors import NeighbourIndex
 from audit.sample_data import mnist_digits
@@ -65,36 +62,6 @@ def candidate_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def numpy_correlations(sa: np.ndarray, sb: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """The start score in NumPy: bilinear warp, then the masked correlation."""
-    warped, inside = sample(sa, *warp_coords(params, THUMB_SIZE))
-    inner = np.abs(np.arange(THUMB_SIZE) - (THUMB_SIZE - 1) / 2) < (THUMB_SIZE - 1) / 2 - 3
-    return masked_correlation(warped, sb, inside & (inner[:, None] & inner[None, :]).ravel())
-
-
-def numpy_fit(sa: np.ndarray, sb: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """The fit's 6 steps on 16x16 and 3 on 32x32, NumPy."""
-    params = params.copy()
-    params[:, 2:] /= 2
-    ca, cb = pool(sa), pool(sb)
-    for _ in range(6):
-        numpy_step(ca, cb, params, THUMB_SIZE // 2)
-    params[:, 2:] *= 2
-    for _ in range(3):
-        numpy_step(sa, sb, params, THUMB_SIZE)
-    return params
-
-
-def compiled_fit(sa: np.ndarray, sb: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """The same fit with the compiled steps."""
-    params = params.copy()
-    params[:, 2:] /= 2
-    gauss_newton_steps(pool(sa), pool(sb), params, THUMB_SIZE // 2, 6)
-    params[:, 2:] *= 2
-    gauss_newton_steps(sa, sb, params, THUMB_SIZE, 3)
-    return params
-
-
 def timed(run: Callable[[slice], np.ndarray], n: int, repeat: int) -> tuple[float, np.ndarray]:
     """Best wall time of ``repeat`` runs over blocks of BLOCK pairs, and the results."""
     best, out = float("inf"), np.empty(0)
@@ -113,7 +80,7 @@ def main() -> None:
     sa, sb = candidate_pairs(args.pairs)
     starts = start_transforms(moments(sa), moments(sb))
     compile_start = time.perf_counter()
-    compiled_fit(sa[:2], sb[:2], starts[0][:2])
+    _fit_smoothed(sa[:2], sb[:2], starts[0][:2])
     correlations(sa[:2], sb[:2], starts[0][:2])
     loaded = time.perf_counter() - compile_start
     print(f"first calls (compile, or load of the cached kernels): {loaded:.2f} s")
@@ -126,8 +93,8 @@ def main() -> None:
         ),
         (
             "fit (6 + 3 steps)",
-            lambda s: numpy_fit(sa[s], sb[s], starts[3][s]),
-            lambda s: compiled_fit(sa[s], sb[s], starts[3][s]),
+            lambda s: _fit_smoothed(sa[s], sb[s], starts[3][s], steps=numpy_steps),
+            lambda s: _fit_smoothed(sa[s], sb[s], starts[3][s]),
         ),
     ]:
         t_np, out_np = timed(numpy_run, n, args.repeat)
