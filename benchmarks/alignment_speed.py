@@ -15,14 +15,16 @@ Run: .venv/bin/python benchmarks/alignment_speed.py [--pairs 8192] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the thumbnails come from the profile's code
 
 import numpy as np
 from PIL import Image
 
 from audit.alignment import (
-    THUMB_SIZE,
     _fit_smoothed,
     correlations,
     moments,
@@ -33,16 +35,9 @@ from audit.alignment import (
 )
 from audit.descriptors import NeighbourIndex
 from audit.sample_data import mnist_digits
+from pipelines.features import gray_hash_inputs
 
 BLOCK = 512
-
-
-def _thumbs(images: np.ndarray) -> np.ndarray:
-    """32x32 LANCZOS thumbnails, as the profile makes them."""
-    size = (THUMB_SIZE, THUMB_SIZE)
-    return np.stack(
-        [np.asarray(Image.fromarray(x).resize(size, Image.Resampling.LANCZOS)) for x in images]
-    )
 
 
 def candidate_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +48,7 @@ def candidate_pairs(n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
         img = Image.fromarray(refs[k * 7])
         edit = (img.rotate(5), img.transform((28, 28), Image.Transform.AFFINE, (1, 0, 2, 0, 1, 1)))
         queries[k] = np.asarray(edit[k % 2])
-    a, b = _thumbs(refs), _thumbs(queries)
+    a, b = (gray_hash_inputs(list(x))[0] for x in (refs, queries))  # the profile's thumbnails
     found = NeighbourIndex.of(a).candidates(b)
     pick = np.resize(np.arange(len(found)), n_pairs)
     return (

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from audit.similarity import pair_similarity, thumbnail_similarity
 from audit.table import THUMB_SIZE
+from pipelines.features import gray_hash_inputs
 
 
 def _thumbs(images: np.ndarray) -> np.ndarray:
-    return np.stack(
-        [
-            np.asarray(
-                Image.fromarray(x).resize((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
-            )
-            for x in images
-        ]
-    )
+    """The profile's 32x32 thumbnails of grayscale digits."""
+    return gray_hash_inputs(list(images))[0]
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
