@@ -339,30 +339,41 @@ def centred_zoom(params: np.ndarray) -> np.ndarray:
 
 
 def aligned_similarity(
-    a: np.ndarray, b: np.ndarray, starts: list[np.ndarray] | None = None, block: int = 512
+    a: np.ndarray,
+    b: np.ndarray,
+    starts: list[np.ndarray] | None = None,
+    block: int = 512,
+    pairs: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Aligned score of each pair (``a[i]``, ``b[i]``), fitted from the best of ``starts``.
 
+    With ``pairs`` = (i, j), the pairs are (``a[i[k]]``, ``b[j[k]]``): a
+    block then smooths and measures each image once, however many of its
+    pairs it holds (a query has up to ``descriptors.KEEP`` candidates).
     ``starts`` defaults to ``start_transforms`` of the pairs' moments. Pairs
     are processed in blocks of 512, so the NumPy working arrays stay in
     cache, on one thread per core (the kernels and NumPy's array work
     release the GIL). Since the kernels, 256 to 2,048 per block time alike.
     """
+    i, j = pairs if pairs is not None else (np.arange(len(a)), np.arange(len(b)))
 
     def one(s: int) -> np.ndarray:
         part = slice(s, s + block)
+        (own_a, at_a), (own_b, at_b) = (np.unique(k[part], return_inverse=True) for k in (i, j))
+        ta, tb = a[own_a], b[own_b]
         tried = (
-            start_transforms(moments(a[part]), moments(b[part]))
+            start_transforms(moments(ta)[at_a], moments(tb)[at_b])
             if starts is None
             else [x[part] for x in starts]
         )
-        sa, sb = smoothed(a[part]), smoothed(b[part])  # once for the start and the fit
+        # once per image for the start and the fit
+        sa, sb = smoothed(ta)[at_a], smoothed(tb)[at_b]
         params = _fit_smoothed(sa, sb, _best_start_smoothed(sa, sb, tried))
-        return both_ways_score(a[part], b[part], sa, sb, params)
+        return both_ways_score(ta[at_a], tb[at_b], sa, sb, params)
 
-    blocks = range(0, len(a), block)
+    blocks = range(0, len(i), block)
     if len(blocks) < 2:
-        return np.concatenate([one(s) for s in blocks]) if len(a) else np.empty(0)
+        return np.concatenate([one(s) for s in blocks]) if len(i) else np.empty(0)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool_:
         return np.concatenate(list(pool_.map(one, blocks)))
 

@@ -140,9 +140,8 @@ def _moments(
     sums[2, 0], sums[2, 1], sums[2, 2] = s20, s21, s22
     sums[3, 0], sums[3, 1], sums[3, 2], sums[3, 3] = s30, s31, s32, s33
     sums[4, 0], sums[4, 1], sums[4, 2], sums[4, 3], sums[4, 4] = s40, s41, s42, s43, s44
-    sums[5, 0], sums[5, 1], sums[5, 2], sums[5, 3], sums[5, 4], sums[5, 5] = (
-        s50, s51, s52, s53, s54, s55
-    )
+    sums[5, 0], sums[5, 1], sums[5, 2] = s50, s51, s52
+    sums[5, 3], sums[5, 4], sums[5, 5] = s53, s54, s55
     sums[6, 0], sums[6, 1], sums[6, 2], sums[6, 3], sums[6, 4], sums[6, 5] = s0, s1, s2, s3, s4, s5
     sums[6, 6] = count
     return sums

@@ -77,7 +77,7 @@ def pair_similarity(
     max_shift: int = 2,
     threshold: float | None = None,
 ) -> np.ndarray:
-    """``thumbnail_similarity`` of the pairs (``a[i[k]]``, ``b[j[k]]``) of uint8 thumbnails, compiled.
+    """``thumbnail_similarity`` of the pairs (``a[i[k]]``, ``b[j[k]]``), uint8 thumbnails, compiled.
 
     ``mirrored[k]`` compares ``b[j[k]]`` flipped left to right. The kernel
     (``similarity_kernels``) reads the pairs where they are, so memory does

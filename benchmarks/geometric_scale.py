@@ -74,7 +74,7 @@ def run(n_refs: int, n_queries: int, seed: int = 0) -> dict[str, float]:
     found = index.candidates(queries)
     out["neighbour search"] = time.perf_counter() - start
     start = time.perf_counter()
-    score = aligned_similarity(refs[found["r"].to_numpy()], queries[found["q"].to_numpy()])
+    score = aligned_similarity(refs, queries, pairs=(found["r"].to_numpy(), found["q"].to_numpy()))
     out["alignment"] = time.perf_counter() - start
     start = time.perf_counter()
     radius_join(pack_bits(phash_bits(queries)), pack_bits(phash_bits(refs)), 10)

@@ -77,6 +77,19 @@ def test_fit_recovers_a_shift_and_scores_the_copy_above_others(mnist):
     assert np.median(params[:, 3]) == pytest.approx(1 * scale, abs=0.4)
 
 
+def test_indexed_pairs_score_as_the_gathered_pairs(mnist):
+    """``pairs=(i, j)`` (each image smoothed once per block) scores as gathering a[i], b[j]."""
+    x, _ = mnist
+    a = np.stack([_thumb(d) for d in x[:60]])
+    b = np.stack([_thumb(np.roll(d, 1, axis=1)) for d in x[60:100]] + [a[5], a[7]])
+    rng = np.random.default_rng(3)
+    i, j = rng.integers(0, 60, 1500), np.repeat(np.arange(42), 36)[:1500]
+    i[:2], j[:2] = [5, 7], [40, 41]  # two exact copies among them
+    got = aligned_similarity(a, b, pairs=(i, j))
+    assert np.allclose(got, aligned_similarity(a[i], b[j]), atol=1e-6)
+    assert (got[:2] > 0.999).all() and np.median(got[2:]) < 0.99
+
+
 def test_moments_follow_a_moved_digit(mnist):
     x, _ = mnist
     digit = x[7]

@@ -173,15 +173,15 @@ def aligned_candidates(
 
     ``index`` is the prebuilt NeighbourIndex of ``references`` (a dataset
     index keeps one); without it one is built. Queries go through in
-    blocks, so the gathered pair thumbnails stay bounded.
+    blocks, so the candidate frames stay bounded.
     """
     index = index or NeighbourIndex.of(references)
     parts = [pd.DataFrame({"q": [], "r": [], "score": [], "similarity": []})]
     for s in range(0, len(queries), block):
         part = queries[s : s + block]
         found = index.candidates(part)
-        pair_refs = references[found["r"].to_numpy()]
-        score = aligned_similarity(pair_refs, part[found["q"].to_numpy()])
+        pairs = found["r"].to_numpy(), found["q"].to_numpy()
+        score = aligned_similarity(references, part, pairs=pairs)
         parts.append(found.assign(q=found["q"] + s, similarity=score))
     return pd.concat(parts, ignore_index=True).astype({"q": int, "r": int})
 
@@ -541,17 +541,21 @@ def _report_groups(
     component[grouped] = frame["c"].to_numpy()
     lowest = pairs.groupby(component[pairs["i"].to_numpy()])["similarity"].min()
     ids, splits, labels = (rows[k].to_numpy() for k in ("id", "split", "class_name"))
+
+    def member(r: int) -> GroupMember:
+        label = labels[r]
+        return GroupMember(str(ids[r]), str(splits[r]), None if pd.isna(label) else str(label))
+
     return [
         DuplicateGroup(
-            members=[
-                GroupMember(str(ids[r]), str(splits[r]), None if pd.isna(labels[r]) else str(labels[r]))
-                for r in members[c]
-            ],
+            members=[member(r) for r in members[c]],
             cross_split=bool(cross),
             label_conflict=bool(conflict),
             similarity=round(float(lowest.get(c, 1.0)), 4),
         )
-        for c, cross, conflict in zip(summary.index, summary["cross"], summary["conflict"], strict=True)
+        for c, cross, conflict in zip(
+            summary.index, summary["cross"], summary["conflict"], strict=True
+        )
     ]
 
 
