@@ -134,24 +134,28 @@ def split_order(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda n: (SPLIT_ORDER.get(n.lower(), 3), n))
 
 
-def fingerprint_files(kind: str, paths: Iterable[Path], extra: str = "") -> str:
+def fingerprint_files(kind: str, paths: Iterable[Path | str], extra: str = "") -> str:
     """Hash of the paths' names, sizes and modification times.
 
     Cheap (one stat per file) and changes whenever a file is added, removed,
     replaced or touched, which is what a profile cache key needs.
     """
     digest = hashlib.sha256(f"{kind}\0{extra}\0".encode())
-    for path in sorted(paths):
+    for path in sorted(os.fspath(p) for p in paths):
         try:
-            st = path.stat()
+            st = os.stat(path)
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         except OSError:
             digest.update(f"{path}\0missing\n".encode())
     return digest.hexdigest()
 
 
-def relative_id(path: Path, root: Path) -> str:
+def relative_id(path: Path | str, root: Path) -> str:
     """The image id of ``path``: its path relative to ``root``, with forward slashes."""
+    prefix = os.path.join(root, "")
+    if isinstance(path, str) and path.startswith(prefix):  # string work: 10x pathlib's
+        return path[len(prefix) :].replace(os.sep, "/")
+    path = Path(path)
     try:
         rel = path.relative_to(root)
     except ValueError:
