@@ -18,14 +18,13 @@ side is stretched. Lucas and Kanade, IJCAI 1981; Baker and Matthews,
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import ndimage
 
 from audit import alignment_kernels
+from audit.parallel import ordered_map
 from audit.table import THUMB_SIZE
 
 BORDER = 3
@@ -371,11 +370,8 @@ def aligned_similarity(
         params = _fit_smoothed(sa, sb, _best_start_smoothed(sa, sb, tried))
         return both_ways_score(ta[at_a], tb[at_b], sa, sb, params)
 
-    blocks = range(0, len(i), block)
-    if len(blocks) < 2:
-        return np.concatenate([one(s) for s in blocks]) if len(i) else np.empty(0)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool_:
-        return np.concatenate(list(pool_.map(one, blocks)))
+    scores = list(ordered_map(one, range(0, len(i), block)))
+    return np.concatenate(scores) if scores else np.empty(0)
 
 
 def best_start(a: np.ndarray, b: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from audit.alignment import moments, pool, smoothed, warp_images
+from audit.parallel import ordered_map
 from audit.table import THUMB_SIZE
 
 ROTATION = 6.0
@@ -151,14 +152,19 @@ class NeighbourIndex:
         ``advance(n)`` is told after each block (a progress bar: 100,000
         images take about 10 s).
         """
-        for start in range(0, len(references), BLOCK):
+
+        def described(start: int) -> dict[str, np.ndarray]:
             block = references[start : start + BLOCK]
-            plain = flat(block)
-            for name, vectors in descriptors(block).items():
+            out, plain = descriptors(block), flat(block)
+            for vectors in out.values():
                 vectors[plain] = 0.0
+            return out
+
+        for found in ordered_map(described, range(0, len(references), BLOCK)):
+            for name, vectors in found.items():
                 self.indexes[name].add(vectors)
             if advance is not None:
-                advance(len(block))
+                advance(len(found["inner"]))
 
     def candidates(
         self, queries: np.ndarray, k: int = NEIGHBOURS, keep: int = KEEP
@@ -170,14 +176,18 @@ class NeighbourIndex:
         search is pooled, and the ``keep`` best of each query by descriptor
         score are returned, one row per pair.
         """
+
+        def turned(start: int) -> list[dict[str, np.ndarray]]:
+            prepared = _prepared(queries[start : start + BLOCK])  # once for the three turns
+            return [_described(prepared, angle) for angle in (0.0, ROTATION, -ROTATION)]
+
         parts = [pd.DataFrame({"q": [], "r": [], "score": []})]
-        for start in range(0, len(queries), BLOCK):
-            block = queries[start : start + BLOCK]
-            prepared = _prepared(block)  # smoothing and moments once for the three turns
-            for angle in (0.0, ROTATION, -ROTATION):
-                for name, vectors in _described(prepared, angle).items():
+        starts = range(0, len(queries), BLOCK)
+        for start, turns in zip(starts, ordered_map(turned, starts), strict=True):
+            for described in turns:
+                for name, vectors in described.items():
                     score, found = self.indexes[name].search(vectors, min(k, self.size))
-                    rows = start + np.repeat(np.arange(len(block)), found.shape[1])
+                    rows = start + np.repeat(np.arange(len(vectors)), found.shape[1])
                     parts.append(
                         pd.DataFrame({"q": rows, "r": found.ravel(), "score": score.ravel()})
                     )

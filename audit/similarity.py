@@ -9,12 +9,10 @@ contrast changes; the shift search absorbs translations and small crops.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from audit import similarity_kernels
+from audit.parallel import ordered_map
 from audit.table import THUMB_SIZE
 
 
@@ -96,11 +94,8 @@ def pair_similarity(
             a, b, i[part], j[part], flips[part], max_shift, floor
         )
 
-    chunks = range(0, len(i), CHUNK)
-    if len(chunks) < 2:
-        return one(0) if len(i) else np.empty(0)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return np.concatenate(list(pool.map(one, chunks)))
+    scores = list(ordered_map(one, range(0, len(i), CHUNK)))
+    return np.concatenate(scores) if scores else np.empty(0)
 
 
 CHUNK = 8192
