@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from audit.jit import kernel
 
 RIDGE = 1e-3
 """Added to the normal equations' diagonal (keeps flat pairs solvable)."""
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _box(size: int, edge: float) -> tuple[int, int]:
     """First and last row (and column) that a masked pass reads.
 
@@ -36,7 +37,7 @@ def _box(size: int, edge: float) -> tuple[int, int]:
     return max(math.floor(c - edge), 0), min(math.ceil(c + edge), size - 1)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _warp(
     image: np.ndarray,
     p: np.ndarray,
@@ -72,7 +73,7 @@ def _warp(
             m[at] = 1.0 if keep else 0.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _difference(f: np.ndarray, at: int, k: int, n: int, stride: int) -> float:
     """``np.gradient`` of flat ``f`` at ``at``: position ``k`` of ``n`` along ``stride``."""
     if k == 0:
@@ -82,7 +83,7 @@ def _difference(f: np.ndarray, at: int, k: int, n: int, stride: int) -> float:
     return (f[at + stride] - f[at - stride]) / 2
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _moments(
     warped: np.ndarray, target: np.ndarray, m: np.ndarray, size: int, box: tuple[int, int]
 ) -> np.ndarray:
@@ -147,7 +148,7 @@ def _moments(
     return sums
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _normal_equations(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centred J'J + ridge and J'r, r the gain-matched target minus the warped image."""
     count = max(sums[6, 6], 1.0)
@@ -165,7 +166,7 @@ def _normal_equations(sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h, g
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``h x = g`` for a symmetric positive definite 4x4 ``h`` (Cholesky)."""
     low, y, x = np.zeros((4, 4)), np.zeros(4), np.zeros(4)
@@ -188,7 +189,7 @@ def _solve(h: np.ndarray, g: np.ndarray) -> np.ndarray:
     return x
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def steps(
     a: np.ndarray,
     b: np.ndarray,
@@ -218,7 +219,7 @@ def steps(
                 params[q, k] = min(max(params[q, k] + delta[k], lo[k]), hi[k])
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def correlations(
     a: np.ndarray, b: np.ndarray, params: np.ndarray, size: int, border: float
 ) -> np.ndarray:
@@ -249,7 +250,7 @@ def correlations(
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def warps(a: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
     """Each row of ``a`` warped by its ``params``: ``alignment.sample`` without the mask."""
     n_px = a.shape[1]

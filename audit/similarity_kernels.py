@@ -16,10 +16,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from audit.jit import kernel
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _shifted(a: np.ndarray, b: np.ndarray, mirrored: bool, dy: int, dx: int) -> float:
     """Correlation of ``a`` with ``b`` (flipped left to right if ``mirrored``) moved by (dy, dx).
 
@@ -48,7 +49,7 @@ def _shifted(a: np.ndarray, b: np.ndarray, mirrored: bool, dy: int, dx: int) -> 
     return (n * sab - sa * sb) / math.sqrt(float(var_a) * float(var_b))
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def pair_similarity(
     a: np.ndarray,
     b: np.ndarray,
