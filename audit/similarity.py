@@ -41,6 +41,11 @@ SHIFT_SEARCH_MARGIN = 0.1
 """Pairs whose unshifted correlation is this far below the threshold skip the shift search."""
 
 
+def shift_floor(threshold: float | None) -> float:
+    """Unshifted correlation from which a pair gets the shift search (any, without threshold)."""
+    return -2.0 if threshold is None else threshold - SHIFT_SEARCH_MARGIN
+
+
 def thumbnail_similarity(
     a: np.ndarray,
     b: np.ndarray,
@@ -58,8 +63,7 @@ def thumbnail_similarity(
     for s in range(0, len(a), block):
         out[s : s + block] = _similarity_block(a[s : s + block], b[s : s + block], 0)
     if max_shift > 0:
-        floor = -2.0 if threshold is None else threshold - SHIFT_SEARCH_MARGIN
-        near = np.nonzero(out >= floor)[0]
+        near = np.nonzero(out >= shift_floor(threshold))[0]
         for s in range(0, len(near), block):
             rows = near[s : s + block]
             out[rows] = _similarity_block(a[rows], b[rows], max_shift)
@@ -86,12 +90,11 @@ def pair_similarity(
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
     flips = np.zeros(len(i), bool) if mirrored is None else np.asarray(mirrored, bool)
-    floor = -2.0 if threshold is None else threshold - SHIFT_SEARCH_MARGIN
 
     def one(s: int) -> np.ndarray:
         part = slice(s, s + CHUNK)
         return similarity_kernels.pair_similarity(
-            a, b, i[part], j[part], flips[part], max_shift, floor
+            a, b, i[part], j[part], flips[part], max_shift, shift_floor(threshold)
         )
 
     scores = list(ordered_map(one, range(0, len(i), CHUNK)))
@@ -115,7 +118,7 @@ def numpy_pair_similarity(
     """``pair_similarity`` in NumPy, gathering a block of pairs at a time.
 
     The compiled kernel's oracle in the tests and its peer in
-    ``benchmarks/alignment_speed.py``.
+    ``benchmarks/verification_speed.py``.
     """
     out = np.empty(len(i))
     for s in range(0, len(i), block):

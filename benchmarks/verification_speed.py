@@ -31,7 +31,7 @@ from audit.hash_index import radius_join, self_pairs
 from audit.hashes import mirrored_phash, pack_bits, phash_bits
 from audit.parallel import workers
 from audit.sample_data import mnist_digits
-from audit.similarity import SHIFT_SEARCH_MARGIN, numpy_pair_similarity, pair_similarity
+from audit.similarity import numpy_pair_similarity, pair_similarity, shift_floor
 from pipelines.features import gray_hash_inputs
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     pair_similarity(thumbs, thumbs, i[:2], j[:2], mirrored[:2], shift, threshold)
     loaded = time.perf_counter() - start
     print(f"first call (compile, or load of the cached kernel): {loaded:.2f} s")
-    floor = threshold - SHIFT_SEARCH_MARGIN
+    floor = shift_floor(threshold)
     runs = {
         "NumPy, one thread": lambda: numpy_pair_similarity(
             thumbs, thumbs, i, j, mirrored, shift, threshold
