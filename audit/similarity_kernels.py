@@ -8,7 +8,7 @@ candidates) it was a fifth of the leakage check. Here a pair's shift is one
 pass of integer sums straight from the thumbnail arrays, with no gathered
 copies. The sums are exact (int64), so the kernel is the float32 NumPy
 statement (``similarity.numpy_pair_similarity``, its oracle in the tests
-and its peer in ``benchmarks/alignment_speed.py``) to about 1e-7.
+and its peer in ``benchmarks/verification_speed.py``) to about 1e-7.
 """
 
 from __future__ import annotations

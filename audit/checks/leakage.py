@@ -520,16 +520,17 @@ def _report_groups(
     """
     if not members:
         return []
-    grouped = np.concatenate(members)
+    grouped, sizes = np.concatenate(members), [len(m) for m in members]
+    group_of = np.repeat(np.arange(len(members)), sizes)  # the group of each row of grouped
     frame = pd.DataFrame(
         {
-            "c": np.repeat(np.arange(len(members)), [len(m) for m in members]),
+            "c": group_of,
             "split": rows["split"].to_numpy()[grouped],
             "label": rows["class_name"].to_numpy()[grouped],
         }
     )
     summary = frame.groupby("c").agg(splits=("split", "nunique"), labels=("label", "nunique"))
-    summary["size"] = [len(m) for m in members]
+    summary["size"] = sizes
     summary["cross"] = summary["splits"] > 1
     summary["conflict"] = summary["labels"] > 1
     # groups in order of their first row, as listed; then the ranking, stable
@@ -538,7 +539,7 @@ def _report_groups(
         ["cross", "conflict", "size"], ascending=[False, False, False], kind="stable"
     ).head(limit)
     component = np.full(len(rows), -1)
-    component[grouped] = frame["c"].to_numpy()
+    component[grouped] = group_of
     lowest = pairs.groupby(component[pairs["i"].to_numpy()])["similarity"].min()
     ids, splits, labels = (rows[k].to_numpy() for k in ("id", "split", "class_name"))
 
