@@ -8,8 +8,10 @@ so a rotated photo trains one way and serves another).
 
 The pixel count of JPEG and PNG, nearly every image, is read in the graph
 (``tf.image.extract_jpeg_shape``, the PNG IHDR); other formats ask Pillow,
-which parses only the header. Orientation is read by Pillow from the first
-``HEAD_BYTES`` only for images that carry an EXIF block.
+which parses only the header. An image over the limit reaches its decoder as
+empty bytes, fails there and is named by the profiler's diagnosis.
+Orientation is read by Pillow from the first ``HEAD_BYTES`` only for images
+that carry an EXIF block.
 """
 
 from __future__ import annotations
@@ -81,38 +83,35 @@ def _pillow_pixels(head: bytes) -> np.int64:
         return np.int64(0)
 
 
-def declared_pixels(data: tf.Tensor) -> tf.Tensor:
-    """Pixel count the header of encoded ``data`` declares (int64; 0 when unknown)."""
+def _blank_over(pixels: tf.Tensor, data: tf.Tensor, max_pixels: int) -> tf.Tensor:
+    """``data``, or empty bytes (which no decoder accepts) when ``pixels`` is over the limit.
 
-    def jpeg() -> tf.Tensor:
-        shape = tf.image.extract_jpeg_shape(data, output_type=tf.int64)
-        return shape[0] * shape[1]
+    A select, not an assertion: an assertion inside the decode branches cost
+    a fifth of a digit profile (``benchmarks/RESULTS.md``).
+    """
+    return tf.where(pixels > max_pixels, tf.constant(b""), data)
+
+
+def jpeg_within_limit(data: tf.Tensor, max_pixels: int) -> tf.Tensor:
+    """JPEG ``data``, or empty bytes when its header declares more than ``max_pixels``."""
+    shape = tf.image.extract_jpeg_shape(data, output_type=tf.int64)
+    return _blank_over(tf.reduce_prod(shape[:2]), data, max_pixels)
+
+
+def other_within_limit(data: tf.Tensor, max_pixels: int) -> tf.Tensor:
+    """Non-JPEG ``data``, or empty bytes when its header declares more than ``max_pixels``.
+
+    PNG's IHDR is read in the graph; other formats ask Pillow (one Python call
+    per image, which PNGs must not pay).
+    """
 
     def png() -> tf.Tensor:
         size = tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.int32, little_endian=False)
-        return tf.cast(size[0], tf.int64) * tf.cast(size[1], tf.int64)
+        return _blank_over(tf.reduce_prod(tf.cast(size, tf.int64)), data, max_pixels)
 
     def other() -> tf.Tensor:
         head = tf.strings.substr(data, 0, HEAD_BYTES)
         pixels = tf.numpy_function(_pillow_pixels, [head], tf.int64, stateful=False)
-        return tf.reshape(pixels, [])
+        return _blank_over(tf.reshape(pixels, []), data, max_pixels)
 
-    is_png = tf.logical_and(
-        tf.strings.length(data) >= 24, tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
-    )
-    return tf.case([(tf.io.is_jpeg(data), jpeg), (is_png, png)], default=other, exclusive=True)
-
-
-def refuse_bombs(data: tf.Tensor, max_pixels: int) -> tf.Tensor:
-    """``data``, after failing when its header declares more than ``max_pixels`` pixels.
-
-    The failure drops the record in tf.data; the profiler's diagnosis then
-    names it ``too_large`` without decoding it.
-    """
-    check = tf.debugging.assert_less_equal(
-        declared_pixels(data),
-        tf.constant(max_pixels, tf.int64),
-        message="image over the pixel limit",
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(data)
+    return tf.cond(tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC), png, other)
