@@ -137,13 +137,15 @@ def test_missing_manifest_file_becomes_an_integrity_row(tmp_path, digits):
     assert table.set_index("id").loc["a.png", "error_kind"] is None
 
 
-def test_mixed_sizes_in_one_batch_are_measured_one_by_one(tmp_path, digits, photos):
+def test_mixed_sizes_in_one_batch_are_measured_shape_by_shape(tmp_path, digits, photos):
     images = {
         "k/a.png": digits[0][0],
         "k/b.png": np.asarray(Image.fromarray(digits[0][1]).resize((40, 20))),
         "k/c.png": photos[0][:50, :70],
         "k/d.png": photos[1][:33, :33],
         "k/e.png": np.dstack([photos[2][:20, :20], np.full((20, 20), 200, np.uint8)]),
+        "k/f.png": photos[3][:50, :70],  # c's shape, and g's size bucket: a mixed batch
+        "k/g.png": photos[4][:60, :60],  # in which c and f are measured together
     }
     for ident, image in images.items():
         save_image(image, tmp_path / ident)
@@ -154,6 +156,7 @@ def test_mixed_sizes_in_one_batch_are_measured_one_by_one(tmp_path, digits, phot
         colour = image if image.ndim == 2 else image[..., :3]
         assert (row["height"], row["width"]) == image.shape[:2], ident
         assert row["mean"] == pytest.approx(colour.astype(np.float64).mean(), abs=1e-3), ident
+        assert row["std"] == pytest.approx(colour.astype(np.float64).std(), abs=1e-3), ident
         with Image.open(tmp_path / ident) as im:
             assert Hash64(int(row["phash"])).hex() == str(imagehash.phash(im)), ident
             assert Hash64(int(row["dhash"])).hex() == str(imagehash.dhash(im)), ident
