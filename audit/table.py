@@ -42,7 +42,7 @@ COLUMNS: dict[str, str] = {
     "colorfulness": "float64",  # Hasler-Suesstrunk colourfulness, in value units; 0 for gray
     "format": "object",  # encoded format from the file signature (png, jpeg, ...); None for arrays
     "orientation": "int64",  # EXIF orientation 1-8; 0 when the image carries none
-    "content_hash": "uint64",  # BLAKE2b-64 of dtype, shape and decoded values: exact duplicates
+    "content_hash": "uint64",  # FarmHash64 of dtype, shape and decoded values: exact duplicates
     "phash": "uint64",  # 64-bit DCT perceptual hash (imagehash.phash's algorithm)
     "dhash": "uint64",  # 64-bit difference hash (imagehash.dhash's algorithm)
     "thumb": "object",  # THUMB_SIZE x THUMB_SIZE grayscale uint8, row-major bytes

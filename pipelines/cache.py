@@ -20,7 +20,7 @@ from pipelines.progress import Progress
 from pipelines.sources.base import Source
 from reports.io import atomic_write
 
-PROFILE_VERSION = "3"
+PROFILE_VERSION = "4"
 
 
 def default_cache_dir() -> Path:

@@ -1,7 +1,7 @@
 """The profiling functions: one implementation for every driver.
 
-Value statistics run in TensorFlow, vectorised over a batch of same-shape
-images (``batch_stats``). The hash inputs are exactly what imagehash computes
+Value statistics and content hashes run in TensorFlow, vectorised over a
+batch of same-shape images (``batch_stats``). The hash inputs are exactly what imagehash computes
 (``hash_inputs``: Pillow's ``convert("L")``, then LANCZOS resizes to a 32x32
 thumbnail and an 8x9 grid, done for a batch of same-size images at once by
 ``pipelines.resample``), so our pHash and dHash equal its values bit for bit.
@@ -12,8 +12,6 @@ thumbnail and an 8x9 grid, done for a batch of same-size images at once by
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import numpy as np
 import tensorflow as tf
@@ -37,6 +35,7 @@ FEATURE_SPECS: dict[str, tf.TensorSpec] = {
     "nonfinite": tf.TensorSpec([], tf.int64),
     "sharpness": tf.TensorSpec([], tf.float32),
     "colorfulness": tf.TensorSpec([], tf.float32),
+    "content_hash": tf.TensorSpec([8], tf.uint8),
 }
 """What ``batch_stats`` returns per image (with a leading batch axis)."""
 
@@ -89,26 +88,13 @@ def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return thumbs[0], grids[0]
 
 
-def content_hash(image: np.ndarray) -> np.ndarray:
-    """BLAKE2b-64 of the image's dtype, shape and values, as 8 bytes: exact duplicates."""
-    digest = hashlib.blake2b(f"{image.dtype.str}{image.shape}".encode(), digest_size=8)
-    digest.update(np.ascontiguousarray(image).data)
-    return np.frombuffer(digest.digest(), np.uint8)
-
-
-def batch_hash_inputs(
-    flat: np.ndarray, shapes: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thumbnails, dHash grids and content hashes of a padded batch.
+def batch_hash_inputs(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thumbnails and dHash grids of a padded batch.
 
     Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by padding.
     """
     images = [flat[i, : int(np.prod(shape))].reshape(shape) for i, shape in enumerate(shapes)]
-    thumbs, grids = gray_hash_inputs([gray_array(image) for image in images])
-    digests = np.empty((len(images), 8), np.uint8)
-    for i, image in enumerate(images):
-        digests[i] = content_hash(image)
-    return thumbs, grids, digests
+    return gray_hash_inputs([gray_array(image) for image in images])
 
 
 def _pad3(values: tf.Tensor) -> tf.Tensor:
@@ -208,8 +194,27 @@ def _texture(images: tf.Tensor) -> dict[str, tf.Tensor]:
     }
 
 
+def content_hashes(images: tf.Tensor) -> tf.Tensor:
+    """[B, 8] uint8: a 64-bit fingerprint of each image's dtype, shape and values.
+
+    Equal fingerprints mean identical decoded pixels: exact duplicates.
+    ``tf.fingerprint`` (FarmHash64) hashes a batch in the graph, 2 ms for 256
+    photos of 256x256, where BLAKE2b in Python took 37 ms holding the GIL.
+    """
+    n = tf.shape(images)[0]
+    if images.dtype == tf.bool:
+        images = tf.cast(images, tf.uint8)
+    values = images if images.dtype == tf.uint8 else tf.bitcast(images, tf.uint8)
+    body = tf.fingerprint(tf.reshape(values, [n, -1]))
+    header = tf.concat(
+        [[images.dtype.as_datatype_enum], tf.shape(images, out_type=tf.int64)[1:]], axis=0
+    )
+    header = tf.reshape(tf.bitcast(header, tf.uint8), [1, -1])
+    return tf.fingerprint(tf.concat([tf.tile(header, [n, 1]), body], axis=1))
+
+
 def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics, texture and shape (FEATURE_SPECS) of a [B, H, W, C] batch."""
+    """Value statistics, texture, shape and content hash (FEATURE_SPECS) of a [B, H, W, C] batch."""
     shape = tf.shape(images, out_type=tf.int64)
     out = {
         "height": tf.fill([shape[0]], shape[1]),
@@ -218,6 +223,7 @@ def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
     }
     out.update(_stats(images))
     out.update(_texture(images))
+    out["content_hash"] = content_hashes(images)
     return out
 
 
@@ -229,7 +235,7 @@ def image_features(image: np.ndarray, head: bytes = b"") -> dict[str, np.ndarray
     out = {k: v.numpy() for k, v in batch_stats(tf.constant(image)[None]).items()}
     thumb, grid = hash_inputs(image)
     codes, orient = batch_header_info(np.array([head], object))
-    out.update(thumb=thumb[None], dgrid=grid[None], content_hash=content_hash(image)[None])
+    out.update(thumb=thumb[None], dgrid=grid[None])
     out.update(format=codes, orientation=orient)
     return out
 

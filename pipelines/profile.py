@@ -101,7 +101,7 @@ def _stats_by_shape(flat: tf.Tensor, shapes: tf.Tensor) -> list[np.ndarray]:
 
 @tf.function(reduce_retracing=True, autograph=False)
 def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Per-batch stage: statistics, then hash inputs and content hashes from Pillow/NumPy.
+    """Per-batch stage: statistics and content hashes, then hash inputs from Pillow/NumPy.
 
     Statistics take one vectorised call when the batch's images share a shape,
     else one eager call per shape (``_stats_by_shape``).
@@ -121,10 +121,9 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         }
 
     out = tf.cond(tf.reduce_all(shapes == shapes[:1]), together, by_shape)
-    thumbs, grids, digests = tf.numpy_function(
-        batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8, tf.uint8], stateful=False
+    out["thumb"], out["dgrid"] = tf.numpy_function(
+        batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8], stateful=False
     )
-    out["thumb"], out["dgrid"], out["content_hash"] = thumbs, grids, digests
     out["format"], out["orientation"] = tf.numpy_function(
         batch_header_info, [element["head"]], [tf.int64, tf.int64], stateful=False
     )

@@ -82,11 +82,15 @@ def test_content_hash_finds_identical_pixels_only(tmp_path, digits):
     x, _ = digits
     edited = x[0].copy()
     edited[14, 14] ^= 1
-    for name, image in {"a.png": x[0], "b.bmp": x[0], "c.png": edited}.items():
+    same_bytes = x[0].reshape(14, 56)  # the same pixel values in another shape
+    images = {"a.png": x[0], "b.bmp": x[0], "c.png": edited, "d.png": same_bytes}
+    for name, image in images.items():
         save_image(image, tmp_path / "k" / name)
     table = _profile(open_source(str(tmp_path))).set_index("id")
     assert table.loc["k/a.png", "content_hash"] == table.loc["k/b.bmp", "content_hash"]
     assert table.loc["k/a.png", "content_hash"] != table.loc["k/c.png", "content_hash"]
+    assert table.loc["k/a.png", "content_hash"] != table.loc["k/d.png", "content_hash"]
+    assert table["content_hash"].nunique() == 3
 
 
 def test_broken_files_are_named_and_the_rest_profiled(broken_tree):
@@ -119,6 +123,10 @@ def test_pillow_reads_what_tensorflow_cannot(tmp_path, digits):
     assert row["error_kind"] is None and row["channels"] == 1
     with Image.open(tmp_path / "k" / "one_bit.bmp") as im:
         assert Hash64(int(row["phash"])).hex() == str(imagehash.phash(im))
+    # measured by Pillow, hashed like the images TensorFlow decodes
+    save_image(image, tmp_path / "k" / "same.png")
+    again = _profile(open_source(str(tmp_path))).set_index("id")
+    assert again.loc["k/same.png", "content_hash"] == again.loc["k/one_bit.bmp", "content_hash"]
 
 
 def _single(folder):
