@@ -1,10 +1,11 @@
 """The profiling functions: one implementation for every driver.
 
 Value statistics and content hashes run in TensorFlow, vectorised over a
-batch of same-shape images (``batch_stats``). The hash inputs are exactly what imagehash computes
-(``hash_inputs``: Pillow's ``convert("L")``, then LANCZOS resizes to a 32x32
-thumbnail and an 8x9 grid, done for a batch of same-size images at once by
-``pipelines.resample``), so our pHash and dHash equal its values bit for bit.
+batch of same-shape images (``batch_stats``). The hash inputs are exactly
+what imagehash computes (``hash_inputs``: Pillow's ``convert("L")``, then
+LANCZOS resizes to a 32x32 thumbnail and an 8x9 grid, done for a batch of
+same-size images at once by ``pipelines.resample``), so our pHash and dHash
+equal its values bit for bit.
 ``finish_batch`` turns a batch into table columns with vectorised NumPy: the
 2-D DCT-II of the thumbnails and the median of their 8x8 low frequencies
 (pHash), row differences (dHash).

@@ -86,8 +86,9 @@ def _pillow_pixels(head: bytes) -> np.int64:
 def _blank_over(pixels: tf.Tensor, data: tf.Tensor, max_pixels: int) -> tf.Tensor:
     """``data``, or empty bytes (which no decoder accepts) when ``pixels`` is over the limit.
 
-    A select, not an assertion: an assertion inside the decode branches cost
-    a fifth of a digit profile (``benchmarks/RESULTS.md``).
+    A select inside the decode branch: the assertion after a three-way
+    ``tf.case`` that it replaces cost a fifth of a digit profile
+    (``benchmarks/RESULTS.md``).
     """
     return tf.where(pixels > max_pixels, tf.constant(b""), data)
 
