@@ -144,12 +144,11 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
     """
     records = None
     for k, split in enumerate(splits):
-        tagged = split.records.map(
-            _plain(lambda p, label, i, k=k: (p, label, i, tf.constant(k, tf.int64)))
-        )
+        tag = tf.data.Dataset.from_tensors(tf.constant(k, tf.int64)).repeat()
+        tagged = tf.data.Dataset.zip(split.records, tag)
         records = tagged if records is None else records.concatenate(tagged)
     ds = records.map(
-        _plain(lambda p, label, i, k: (_element_fn(kind, cfg.max_pixels)(p), label, i, k)),
+        _plain(lambda r, k: (_element_fn(kind, cfg.max_pixels)(r[0]), r[1], r[2], k)),
         num_parallel_calls=workers(),
         deterministic=True,
     )
