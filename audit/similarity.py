@@ -90,11 +90,12 @@ def pair_similarity(
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
     flips = np.zeros(len(i), bool) if mirrored is None else np.asarray(mirrored, bool)
+    floor = shift_floor(threshold)
 
     def one(s: int) -> np.ndarray:
         part = slice(s, s + CHUNK)
         return similarity_kernels.pair_similarity(
-            a, b, i[part], j[part], flips[part], max_shift, shift_floor(threshold)
+            a, b, i[part], j[part], flips[part], max_shift, floor
         )
 
     scores = list(ordered_map(one, range(0, len(i), CHUNK)))

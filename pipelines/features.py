@@ -14,6 +14,8 @@ equal its values bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image
@@ -64,6 +66,14 @@ def gray_array(image: np.ndarray) -> np.ndarray:
     return np.round(np.where(finite, scaled, 0.0)).astype(np.uint8)
 
 
+def rows_by_shape(shapes: Iterable[Sequence[int]]) -> dict[tuple[int, ...], list[int]]:
+    """Row indices grouped by shape, shapes in order of first appearance: one call per group."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(int(d) for d in shape), []).append(i)
+    return groups
+
+
 def gray_hash_inputs(grays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """32x32 thumbnails and 8x9 dHash grids of 8-bit grayscale images, resized like Pillow.
 
@@ -73,10 +83,7 @@ def gray_hash_inputs(grays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """
     thumbs = np.empty((len(grays), THUMB_SIZE, THUMB_SIZE), np.uint8)
     grids = np.empty((len(grays), HASH_SIDE, HASH_SIDE + 1), np.uint8)
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i, gray in enumerate(grays):
-        by_shape.setdefault(gray.shape, []).append(i)
-    for members in by_shape.values():
+    for members in rows_by_shape(gray.shape for gray in grays).values():
         stack = np.stack([grays[i] for i in members])
         thumbs[members] = resize_gray(stack, THUMB_SIZE, THUMB_SIZE)
         grids[members] = resize_gray(stack, HASH_SIDE + 1, HASH_SIDE)

@@ -32,6 +32,7 @@ from pipelines.features import (
     batch_stats,
     finish_batch,
     image_features,
+    rows_by_shape,
 )
 from pipelines.header import FORMATS, HEAD_BYTES, batch_header_info, format_code
 from pipelines.progress import NullProgress, Progress
@@ -84,15 +85,12 @@ def _stats_by_shape(flat: tf.Tensor, shapes: tf.Tensor) -> list[np.ndarray]:
     mixed shapes.
     """
     values, shapes = flat.numpy(), shapes.numpy()
-    members: dict[tuple[int, ...], list[int]] = {}
-    for i, shape in enumerate(shapes):
-        members.setdefault(tuple(int(d) for d in shape), []).append(i)
     fn = _stats_fn(flat.dtype)
     out = {
         k: np.empty([len(shapes), *spec.shape], spec.dtype.as_numpy_dtype)
         for k, spec in FEATURE_SPECS.items()
     }
-    for shape, rows in members.items():
+    for shape, rows in rows_by_shape(shapes).items():
         images = values[rows, : int(np.prod(shape))].reshape(len(rows), *shape)
         for k, v in fn(images).items():
             out[k][rows] = v.numpy()
