@@ -14,15 +14,27 @@ hash candidates only, the same kind of search as cleanvision's, to compare
 speed like for like) and for cleanvision's
 exact_duplicates + near_duplicates on the same files, it prints recall per
 edit family, overall recall and precision on cross-split pairs, false pairs
-among the unmodified images, and wall time.
+among the unmodified images, and three times per tool, each tool in a
+fresh process of its own (so no tool inherits another's warm-up):
+
+- first run: the tool's first call in the process, imports excluded (the
+  one-off costs of TensorFlow's tracing, numba's kernel loading, ... count);
+- second run: the same call again in that process (steady cost);
+- process wall: a whole fresh process, imports included: ``leakage-audit
+  check --no-cache -q`` (all checks, the Great Expectations gate and the
+  reports) against a Python process that imports cleanvision and runs it.
 
 Run: .venv/bin/python benchmarks/leakage_quality.py   (needs the [bench] extra)
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,13 +47,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from audit.checks.leakage import find_leakage
-from audit.config import AuditConfig, LeakageConfig
 from audit.sample_data import mnist_digits
-from pipelines.profile import profile_source
-from pipelines.sources import open_source
 
 COPIES_PER_FAMILY = 30
+
+TOOLS = {
+    "leakage-audit": [],
+    "leakage-audit --flip-invariant": ["--flip-invariant"],
+    "leakage-audit --no-geometric": ["--no-geometric"],
+    "cleanvision": None,
+}
+"""Each tool and its ``check`` flags (None: the peer)."""
+
+Pairs = set[tuple[str, str]]
 
 
 def _jpeg(im: Image.Image) -> Image.Image:
@@ -187,7 +205,16 @@ def score(pairs: set[tuple[str, str]], planted: dict[str, tuple[str, str]]) -> d
     return out
 
 
-def ours(root: Path, cfg: LeakageConfig) -> tuple[set[tuple[str, str]], float]:
+def ours(root: Path, flags: list[str]) -> tuple[Pairs, float]:
+    """leakage-audit's profile and leakage check, as ``check`` runs them; pairs and seconds."""
+    from audit.checks.leakage import find_leakage
+    from audit.config import AuditConfig, LeakageConfig
+    from pipelines.profile import profile_source
+    from pipelines.sources import open_source
+
+    cfg = LeakageConfig(
+        flip_invariant="--flip-invariant" in flags, geometric="--no-geometric" not in flags
+    )
     start = time.perf_counter()
     table = profile_source(open_source(str(root)), AuditConfig().profile)
     result = find_leakage(table, cfg)
@@ -198,7 +225,8 @@ def ours(root: Path, cfg: LeakageConfig) -> tuple[set[tuple[str, str]], float]:
     }, seconds
 
 
-def cleanvision(root: Path) -> tuple[set[tuple[str, str]], float]:
+def cleanvision(root: Path) -> tuple[Pairs, float]:
+    """cleanvision's exact and near duplicates on the same files; pairs and seconds."""
     from cleanvision import Imagelab
 
     start = time.perf_counter()
@@ -214,7 +242,72 @@ def cleanvision(root: Path) -> tuple[set[tuple[str, str]], float]:
     return pairs, seconds
 
 
+def one_tool(tool: str, root: Path, out: Path) -> None:
+    """In this (fresh) process: import the tool, run it twice, write pairs and timings."""
+    flags = TOOLS[tool]
+    start = time.perf_counter()
+    if flags is None:
+        import cleanvision as _  # noqa: F401
+    else:
+        import audit.checks.leakage  # noqa: F401
+        import pipelines.profile  # noqa: F401
+    imports = time.perf_counter() - start
+    run = (lambda: cleanvision(root)) if flags is None else (lambda: ours(root, flags))
+    pairs, first = run()
+    again, second = run()
+    if again != pairs:
+        raise SystemExit(f"{tool}: the second run found other pairs than the first")
+    out.write_text(
+        json.dumps({"pairs": sorted(pairs), "imports": imports, "first": first, "second": second})
+    )
+
+
+_PEER_PROCESS = """
+import os, sys
+from contextlib import redirect_stderr, redirect_stdout
+from cleanvision import Imagelab
+with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
+    Imagelab(data_path=sys.argv[1]).find_issues(
+        {"exact_duplicates": {}, "near_duplicates": {}}, verbose=False
+    )
+"""
+
+
+def process_wall(tool: str, root: Path, work: Path) -> float:
+    """Seconds of a whole fresh process: ``leakage-audit check`` or a cleanvision script."""
+    flags = TOOLS[tool]
+    if flags is None:
+        command = [sys.executable, "-c", _PEER_PROCESS, str(root)]
+    else:
+        cli = Path(sys.executable).with_name("leakage-audit")
+        out = work / "report"
+        command = [str(cli), "check", str(root), "--out", str(out), "--no-cache", "-q", *flags]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):  # 1: the gate failed, as it must on planted leaks
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
+    return seconds
+
+
+def measured(tool: str, root: Path, work: Path) -> dict:
+    """``one_tool`` in a fresh process, plus ``process_wall``."""
+    out = work / "one.json"
+    subprocess.run([sys.executable, __file__, "--one", tool, str(root), str(out)], check=True)
+    found = json.loads(out.read_text())
+    found["pairs"] = {tuple(p) for p in found["pairs"]}
+    found["wall"] = process_wall(tool, root, work)
+    return found
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", nargs=3, metavar=("TOOL", "ROOT", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        tool, root, out = args.one
+        one_tool(tool, Path(root), Path(out))
+        return
     x, y = mnist_digits()
     crops = photo_crops()
     sets = {
@@ -222,22 +315,17 @@ def main() -> None:
         f"{len(crops)} photo crops": (crops, [k % 4 for k in range(len(crops))]),
     }
     for name, (images, labels) in sets.items():
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as work:
             root = Path(tmp)
             planted = build(root, images, labels, seed=5)
-            runs = {
-                "leakage-audit": ours(root, LeakageConfig()),
-                "leakage-audit --flip-invariant": ours(root, LeakageConfig(flip_invariant=True)),
-                "leakage-audit --no-geometric": ours(root, LeakageConfig(geometric=False)),
-                "cleanvision": cleanvision(root),
-            }
+            runs = {tool: measured(tool, root, Path(work)) for tool in TOOLS}
             families = list(dict.fromkeys(f for f, _ in planted.values()))
             print(
                 f"\n{name}: {len(images)} images + {len(planted)} planted test copies "
                 f"({len(planted) // len(families)} per family)"
             )
             print(f"{'':22s}" + "".join(f"{tool:>32s}" for tool in runs))
-            scores = {tool: score(pairs, planted) for tool, (pairs, _) in runs.items()}
+            scores = {tool: score(run["pairs"], planted) for tool, run in runs.items()}
             for row in [*families, "recall", "recall w/o flip", "precision", "false pairs (clean)"]:
                 cells = "".join(
                     f"{scores[t][row]:>32.2f}"
@@ -246,7 +334,20 @@ def main() -> None:
                     for t in runs
                 )
                 print(f"{row:22s}{cells}")
-            print(f"{'seconds':22s}" + "".join(f"{secs:>32.1f}" for _, secs in runs.values()))
+            for label, key in [
+                ("seconds, first run", "first"),
+                ("seconds, second run", "second"),
+                ("seconds, imports", "imports"),
+                ("seconds, process wall", "wall"),
+            ]:
+                print(f"{label:22s}" + "".join(f"{run[key]:>32.1f}" for run in runs.values()))
+            peer = runs["cleanvision"]
+            for tool, run in runs.items():
+                if tool != "cleanvision":
+                    ratios = ", ".join(
+                        f"{peer[k] / run[k]:.1f}x {k}" for k in ("first", "second", "wall")
+                    )
+                    print(f"{'speed-up':22s}{tool}: {ratios}")
 
 
 if __name__ == "__main__":
