@@ -165,7 +165,7 @@ def _record_stage(pipeline: Any, source: Source) -> tuple[Any, int]:
 
 def _portable(source: Source) -> Source:
     """``source`` without its tf.data records (not picklable); workers build their own."""
-    names = tuple(Split(s.name, records=None) for s in source.splits)  # type: ignore[arg-type]
+    names = tuple(Split(s.name, build=None) for s in source.splits)  # type: ignore[arg-type]
     return dataclasses.replace(source, splits=names)
 
 

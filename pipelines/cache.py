@@ -60,13 +60,16 @@ def profile_cached(
     cache_dir: Path | None,
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, bool]:
-    """Profile ``source``, reading and filling the cache; returns (table, cache hit)."""
-    from pipelines.profile import profile_source
+    """Profile ``source``, reading and filling the cache; returns (table, cache hit).
 
+    The profiler (and with it TensorFlow) is imported on a miss only.
+    """
     key = cache_key(source, cfg) if cache_dir is not None else None
     path = cache_dir / f"{key}.parquet" if cache_dir is not None and key else None
     if path is not None and (table := read_cached(path)) is not None:
         return table, True
+    from pipelines.profile import profile_source
+
     table = profile_source(source, cfg, progress)
     if path is not None:
         with contextlib.suppress(OSError):  # a read-only cache dir must not fail the audit

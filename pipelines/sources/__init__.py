@@ -7,14 +7,13 @@ One module per kind; ``open_source`` picks the kind from the path (or
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from audit.errors import UserError
 from pipelines.formats import FORMATS
-from pipelines.sources.arrays import from_arrays, load_npz
 from pipelines.sources.base import Source, Split
 from pipelines.sources.directory import load_directory
 from pipelines.sources.manifest import load_manifest
-from pipelines.sources.memory import from_datasets
 from pipelines.sources.remote import is_remote, load_remote
 from pipelines.sources.tfds import is_prepared_dataset, load_tfds
 from pipelines.sources.tfrecord import TFRecordKeys, is_tfrecord, load_tfrecord
@@ -78,10 +77,30 @@ def open_source(
     path = Path(src)
     if not path.exists():
         raise UserError(f"{src}: no such file or directory")
+    if kind == "npz":
+        from pipelines.sources.arrays import load_npz
+
+        return load_npz(path)
     loaders = {
         "directory": load_directory,
-        "npz": load_npz,
         "manifest": load_manifest,
         "tfrecord": lambda p: load_tfrecord(p, keys),
     }
     return loaders[kind](path)
+
+
+def __getattr__(name: str) -> Any:
+    """``from_arrays`` and ``from_datasets``, imported when first asked for.
+
+    Both modules import TensorFlow at once; the file-based sources do not,
+    so opening a directory tree or a manifest stays free of it.
+    """
+    if name == "from_arrays":
+        from pipelines.sources.arrays import from_arrays
+
+        return from_arrays
+    if name == "from_datasets":
+        from pipelines.sources.memory import from_datasets
+
+        return from_datasets
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

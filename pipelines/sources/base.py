@@ -1,6 +1,9 @@
 """The Source: what every source kind hands to the profiler.
 
-Each split is a tf.data.Dataset of records ``(payload, label, id)``. The
+Each split is a tf.data.Dataset of records ``(payload, label, id)``, built
+when first used: opening a file-based source (a directory tree, a manifest)
+imports no TensorFlow, so a ``check`` whose profile is cached never loads
+it (about 2 s of a re-run). The
 payload is a file path (``path``), encoded image bytes (``bytes``) or an
 already-decoded image tensor (``image``); ``pipelines.decode`` turns the first
 two into images. ``Source.images`` gives the public view the issue promises:
@@ -9,16 +12,18 @@ two into images. ``Source.images`` gives the public view the issue promises:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import tensorflow as tf
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import UserError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 PAYLOAD_KINDS = ("path", "bytes", "image")
@@ -30,7 +35,9 @@ class Split:
 
     Attributes:
         name: split name (``train``, ``test``, ``all`` ...).
-        records: tf.data.Dataset of ``(payload, label int64, id string)``.
+        build: tf.data.Dataset of ``(payload, label int64, id string)``, or
+            a function that builds it (called once, when ``records`` is
+            first read).
         ids: every id the split holds, when known without reading it (file
             lists); used to name images that failed to decode.
         size: number of records when known.
@@ -38,9 +45,14 @@ class Split:
     """
 
     name: str
-    records: tf.data.Dataset
+    build: tf.data.Dataset | Callable[[], tf.data.Dataset]
     ids: tuple[str, ...] | None = None
     size: int | None = None
+
+    @functools.cached_property
+    def records(self) -> tf.data.Dataset:
+        """The split's records, built on first use."""
+        return self.build() if callable(self.build) else self.build
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,8 @@ class Source:
 
     def images(self, name: str) -> tf.data.Dataset:
         """Split ``name`` as ``(image, label, id)``, undecodable images dropped."""
+        import tensorflow as tf
+
         from audit.config import ProfileConfig
         from pipelines.decode import decode_payload
 
@@ -170,6 +184,8 @@ def is_image_file(name: str) -> bool:
 
 def path_records(paths: Sequence[Path | str], labels: list[int], ids: list[str]) -> tf.data.Dataset:
     """Records ``(path, label, id)`` for a list of files."""
+    import tensorflow as tf
+
     return tf.data.Dataset.from_tensor_slices(
         (
             tf.constant([os.fspath(p) for p in paths], tf.string),

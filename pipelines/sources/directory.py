@@ -8,6 +8,7 @@ lacks a class gets shifted labels, the ``flow_from_directory`` order bug).
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def load_directory(root: Path) -> Source:
             raise UserError(f"{root / name if layout == 'splits' else root}: split holds no images")
         paths = [f for f, _ in files]
         ids = [relative_id(f, root) for f in paths]
-        records = path_records(paths, [label for _, label in files], ids)
+        records = functools.partial(path_records, paths, [label for _, label in files], ids)
         splits.append(Split(name, records, ids=tuple(ids), size=len(ids)))
         all_files.extend(paths)
     return Source(

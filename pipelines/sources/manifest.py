@@ -8,6 +8,7 @@ for group-leakage checks.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,7 +94,9 @@ def manifest_source(
     for name in dict.fromkeys(split_col):
         rows = [i for i, s in enumerate(split_col) if s == name]
         split_ids = [ids[i] for i in rows]
-        records = path_records([files[i] for i in rows], [labels[i] for i in rows], split_ids)
+        records = functools.partial(
+            path_records, [files[i] for i in rows], [labels[i] for i in rows], split_ids
+        )
         splits.append(Split(name, records, ids=tuple(split_ids), size=len(rows)))
     groups = {}
     if "group" in table.columns:

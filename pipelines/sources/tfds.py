@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import tensorflow as tf
-
 from audit.errors import UserError
 from pipelines.sources.base import Source, Split, fingerprint_files
 
@@ -26,6 +24,7 @@ def is_prepared_dataset(path: Path) -> bool:
 
 def _builder(name_or_path: str, data_dir: Path | None) -> Any:
     """A read-only builder for a prepared dataset, or a UserError saying what is missing."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     path = Path(name_or_path)
@@ -59,6 +58,7 @@ def _feature_keys(builder: Any, where: str) -> tuple[str, str | None]:
 
 def load_tfds(name_or_path: str, data_dir: Path | None = None) -> Source:
     """Load a prepared TFDS dataset as a Source."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     where = f"tfds:{name_or_path}"

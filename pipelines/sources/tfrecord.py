@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from audit.errors import UserError
 from pipelines.sources.base import Source, Split, fingerprint_files, split_order
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 TFRECORD_PATTERN = re.compile(r"\.(tfrecords?|tfrec)(-\d+-of-\d+)?(\.gz)?$|-\d{5}-of-\d{5}$")
 SPLIT_PATTERN = re.compile(
@@ -55,6 +57,8 @@ def _shards(path: Path) -> list[Path]:
 
 def _feature_spec(keys: TFRecordKeys) -> dict[str, tf.io.FixedLenFeature]:
     """The feature spec for ``tf.io.parse_single_example``."""
+    import tensorflow as tf
+
     spec = {
         keys.image: tf.io.FixedLenFeature([], tf.string),
         keys.label: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
@@ -80,6 +84,8 @@ def split_records(
     ``start`` is the position of the first record in the split (default ids
     are ``<split>/<position>``), for a reader of one shard of several (Beam).
     """
+    import tensorflow as tf
+
     compression = "GZIP" if shards[0].name.endswith(".gz") else ""
     spec = _feature_spec(keys)
     raw = tf.data.TFRecordDataset([str(s) for s in shards], compression_type=compression)
@@ -98,6 +104,8 @@ def split_records(
 
 def count_records(shard: Path) -> int:
     """Records in one TFRecord file (a cheap pass: no parsing)."""
+    import tensorflow as tf
+
     compression = "GZIP" if shard.name.endswith(".gz") else ""
     dataset = tf.data.TFRecordDataset(str(shard), compression_type=compression)
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
@@ -105,6 +113,8 @@ def count_records(shard: Path) -> int:
 
 def _check_keys(shard: Path, keys: TFRecordKeys) -> None:
     """Fail early, naming the file and the keys it has, when the image key is absent."""
+    import tensorflow as tf
+
     compression = "GZIP" if shard.name.endswith(".gz") else ""
     try:
         first = next(iter(tf.data.TFRecordDataset(str(shard), compression_type=compression)), None)
