@@ -7,90 +7,20 @@ input error (one line on stderr, nothing written half-way).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import importlib.abc
-import importlib.machinery
 import json
-import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from audit import __version__
+from audit import __version__, tf_loading
 from audit.errors import UserError
 from reports.io import atomic_write_text
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """File descriptor 2 pointed at /dev/null (C++ writes too), then restored."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-class _QuietLoader(importlib.abc.Loader):
-    """TensorFlow's own loader, run with stderr silenced."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def create_module(self, spec: Any) -> Any:
-        """What TensorFlow's loader creates."""
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        """TensorFlow's ``__init__``, its absl start-up lines kept off the terminal."""
-        with _stderr_silenced():
-            self.inner.exec_module(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-class _QuietTensorFlow(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` with its loader wrapped in ``_QuietLoader``, once."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        """TensorFlow's spec with a quiet loader; None for every other module."""
-        if name != "tensorflow":
-            return None
-        sys.meta_path.remove(self)
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
-
-
-_QUIET_TENSORFLOW = _QuietTensorFlow()
-
-
-def _quiet_tensorflow() -> None:
-    """Have TensorFlow, whenever something first imports it, load with its C++ logging silenced.
-
-    TensorFlow prints absl lines before its log level applies, so stderr is
-    pointed at /dev/null while it loads. ``TF_CPP_MIN_LOG_LEVEL=0`` keeps them.
-    Nothing imports it now: a ``check`` whose profile is cached never needs it
-    (about 2 s of a re-run).
-    """
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules and _QUIET_TENSORFLOW not in sys.meta_path:
-        sys.meta_path.insert(0, _QUIET_TENSORFLOW)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -616,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.beam_options = extra
     args.command_line = shlex.join(["leakage-audit", *argv])
-    _quiet_tensorflow()
+    tf_loading.install()
     try:
         return int(args.run(args))
     except UserError as exc:
