@@ -7,12 +7,14 @@ input error (one line on stderr, nothing written half-way).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -312,17 +314,25 @@ def _config(args: argparse.Namespace) -> Any:
     return cfg
 
 
+def _spec(args: argparse.Namespace) -> Any:
+    """The SourceSpec the arguments name (plain values: importing it loads nothing heavy)."""
+    from pipelines.second_process import SourceSpec
+
+    return SourceSpec(
+        args.src, args.format, args.data_dir, args.image_key, args.label_key, args.id_key
+    )
+
+
 def _open(args: argparse.Namespace) -> Any:
     """The Source the arguments name."""
-    from pipelines.sources import TFRecordKeys, is_remote, open_source
+    from pipelines.sources import is_remote
 
     if is_remote(args.src) and not getattr(args, "runner", None):
         raise UserError(
             f"{args.src}: locations with a scheme are read through Apache Beam "
             "(leakage-audit check SRC --runner ...); copy the data to a local path otherwise"
         )
-    keys = TFRecordKeys(image=args.image_key, label=args.label_key, id=args.id_key)
-    return open_source(args.src, args.format, data_dir=args.data_dir, keys=keys)
+    return _spec(args).open()
 
 
 def _cache_dir(args: argparse.Namespace) -> Path | None:
@@ -334,10 +344,43 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
 
 def _progress(args: argparse.Namespace) -> Any:
     """A progress bar on stderr unless --quiet."""
-    from pipelines.progress import NullProgress
-    from reports.terminal import RichProgress
+    from reports.terminal import progress_bar
 
-    return NullProgress() if args.quiet else RichProgress(_console(stderr=True))
+    return progress_bar(args.quiet)
+
+
+@contextlib.contextmanager
+def _profile_process(args: argparse.Namespace) -> Iterator[Any]:
+    """A ProfileProcess for ``check`` (see pipelines.second_process), or None.
+
+    None when the profile is better made here: on Beam, with
+    ``profile.second_process = false``, or when TensorFlow is loaded already
+    (this process is not a fresh CLI run and has nothing to overlap).
+    """
+    cfg = _config(args)
+    if args.runner or not cfg.profile.second_process or "tensorflow" in sys.modules:
+        yield None
+        return
+    from pipelines.second_process import ProfileProcess
+    from reports.terminal import progress_bar
+
+    bar = functools.partial(progress_bar, args.quiet)
+    with ProfileProcess(_spec(args), cfg.profile, _cache_dir(args), bar) as process:
+        yield process
+
+
+def _profiled(process: Any) -> Any:
+    """The second process's (table, cache hit); None, with a note, when it failed."""
+    from pipelines.second_process import ProfileProcessError
+
+    try:
+        return process.table()
+    except ProfileProcessError as exc:
+        print(
+            f"leakage-audit: note: the profiling process failed ({exc}); profiling here",
+            file=sys.stderr,
+        )
+        return None
 
 
 def _prepare_out(out: Path) -> None:
@@ -387,11 +430,12 @@ def _write_reports(run: Any, out: Path, quiet: bool) -> None:
         print_summary(run.result, paths, _console())
 
 
-def _gated(args: argparse.Namespace, runner: Any, **extra: Any) -> int:
+def _gated(args: argparse.Namespace, runner: Any, profiling: Any = None, **extra: Any) -> int:
     """Load the suite, open the source, run ``runner`` (check or audit), write reports, exit code.
 
     The suite (and any extra input such as an index) is read before the
     source is profiled, so a bad one fails in a second, not after the work.
+    ``profiling`` is a ProfileProcess already at work on the source (check).
     """
     from expectations.suite import load_suite
     from expectations.validate import check_suite
@@ -401,6 +445,8 @@ def _gated(args: argparse.Namespace, runner: Any, **extra: Any) -> int:
     check_suite(suite)
     source = _open(args)
     _prepare_out(args.out)
+    if profiling is not None:
+        extra["profiled"] = _profiled(profiling)
     run = runner(
         source,
         cfg,
@@ -415,23 +461,29 @@ def _gated(args: argparse.Namespace, runner: Any, **extra: Any) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """``leakage-audit check``: checks and gate, reports, exit code."""
-    from audit.run import run_check
-    from pipelines.dataset_index import load_index
+    """``leakage-audit check``: checks and gate, reports, exit code.
 
-    against = load_index(args.against) if args.against else None
-    beam = None
-    if args.runner:
-        from audit.run import BeamSettings
-        from pipelines.beam import RUNNERS
-
-        if args.runner not in RUNNERS:
-            raise UserError(f"--runner {args.runner}: not one of {', '.join(RUNNERS)}")
-        work = args.beam_dir or str(args.out / "beam")
-        beam = BeamSettings(args.runner, list(args.beam_options), work)
-    elif args.beam_options:
+    The profile starts first, in a second process, and the rest of the
+    start-up (the checks' and the gate's imports, the suite, the index)
+    happens meanwhile here.
+    """
+    if args.beam_options and not args.runner:
         raise UserError(f"unknown options {' '.join(args.beam_options)} (Beam's need --runner)")
-    return _gated(args, run_check, against=against, beam=beam)
+    with _profile_process(args) as profiling:
+        from audit.run import run_check
+        from pipelines.dataset_index import load_index
+
+        against = load_index(args.against) if args.against else None
+        beam = None
+        if args.runner:
+            from audit.run import BeamSettings
+            from pipelines.beam import RUNNERS
+
+            if args.runner not in RUNNERS:
+                raise UserError(f"--runner {args.runner}: not one of {', '.join(RUNNERS)}")
+            work = args.beam_dir or str(args.out / "beam")
+            beam = BeamSettings(args.runner, list(args.beam_options), work)
+        return _gated(args, run_check, profiling, against=against, beam=beam)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

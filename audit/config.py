@@ -30,12 +30,18 @@ class ProfileConfig:
             in smaller groups, the largest alone.
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
+        second_process: ``check`` on the command line profiles in a second
+            process while the first imports the checks and the gate, so the
+            two start-ups overlap (``pipelines.second_process``); false
+            profiles in the one process. The Python API always profiles in
+            the caller's process.
 
     """
 
     batch_size: int = 256
     batch_max_pixels: int = 256 * 256
     max_pixels: int = 89_478_485  # Pillow's own default bomb limit
+    second_process: bool = True
 
 
 @dataclass(frozen=True)
@@ -290,6 +296,8 @@ class AuditConfig:
             raise UserError(f"fail_on must be 'error' or 'warning', not {self.fail_on!r}")
         if self.profile.batch_size < 1:
             raise UserError("profile.batch_size must be at least 1")
+        if not isinstance(self.profile.second_process, bool):
+            raise UserError("profile.second_process must be true or false")
         if not 0 <= self.leakage.phash_radius <= 32:
             raise UserError("leakage.phash_radius must be between 0 and 32")
         unknown = set(self.drift.properties) - set(DRIFT_PROPERTIES)

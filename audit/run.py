@@ -60,10 +60,21 @@ def summarize_dataset(source: Source, table: pd.DataFrame) -> DatasetSummary:
 
 
 def run_checks(
-    table: pd.DataFrame, cfg: AuditConfig, pre: Precomputed | None = None
+    table: pd.DataFrame,
+    cfg: AuditConfig,
+    pre: Precomputed | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[Finding], Leakage]:
     """Every check over the table: findings sorted by severity then id, and the leakage block."""
-    outputs = [check.run(table, cfg, pre or Precomputed()) for check in CHECKS]
+    progress = progress or NullProgress()
+    progress.start("running the checks", len(CHECKS), unit="checks")
+    outputs = []
+    try:
+        for check in CHECKS:
+            outputs.append(check.run(table, cfg, pre or Precomputed()))
+            progress.advance(1)
+    finally:
+        progress.finish()
     findings = sorted(
         (f for out in outputs for f in out.findings),
         key=lambda f: (-SEVERITY_RANK[f.severity], f.check),
@@ -80,6 +91,7 @@ def audit_table(
     command: str = "",
     against: DatasetIndex | None = None,
     pre: Precomputed | None = None,
+    progress: Progress | None = None,
 ) -> tuple[AuditResult, dict[str, Any]]:
     """Checks, summaries and the gate (findings and suite) over a profiled table.
 
@@ -87,7 +99,7 @@ def audit_table(
     indexed images are findings and pairs too. ``pre`` holds what a Beam
     run already computed.
     """
-    findings, leakage = run_checks(table, cfg, pre)
+    findings, leakage = run_checks(table, cfg, pre, progress)
     if against is not None:
         radius = cfg.leakage.phash_radius
         extra, pairs = find_indexed_duplicates(
@@ -138,16 +150,21 @@ def run_check(
     command: str = "",
     against: DatasetIndex | None = None,
     beam: BeamSettings | None = None,
+    profiled: tuple[pd.DataFrame, bool] | None = None,
 ) -> CheckRun:
     """Profile ``source``, run the data checks and the gate (no training).
 
     ``suite`` is the expectation suite (default: the one shipped in the
     package); ``against`` an indexed dataset the source is a new batch for;
-    ``beam`` runs the profile and the duplicate join on Apache Beam instead.
+    ``beam`` runs the profile and the duplicate join on Apache Beam instead;
+    ``profiled`` is ``source``'s table (and whether it came from the cache)
+    when it was profiled elsewhere (the CLI's second process).
     """
     cfg = cfg or AuditConfig()
     pre = None
-    if beam is None:
+    if profiled is not None:
+        table, hit = profiled
+    elif beam is None:
         table, hit = profile_cached(source, cfg.profile, cache_dir, progress)
     else:
         from pipelines.beam import run_beam
@@ -162,7 +179,7 @@ def run_check(
             progress.finish()
         hit, pre = False, Precomputed(hash_pairs=pairs)
     suite = suite or load_suite(None)
-    result, validation = audit_table(source, table, cfg, suite, command, against, pre)
+    result, validation = audit_table(source, table, cfg, suite, command, against, pre, progress)
     return CheckRun(result=result, table=table, cache_hit=hit, validation=validation)
 
 

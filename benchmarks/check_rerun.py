@@ -1,17 +1,22 @@
-"""Wall time of ``leakage-audit check`` as a fresh process: no cache, then re-runs with it.
+"""Wall time of ``leakage-audit check`` as a fresh process: its start-up, with and without cache.
 
 Builds the planted-leak digits of ``leakage_quality.py`` (5,000 real MNIST
 digits and 390 test copies) in a temp dir, then times whole processes of
-``leakage-audit check ROOT -q``, the best of ``--repeat`` each:
+``leakage-audit check ROOT -q``, best and median of ``--repeat`` each, the
+configurations taking turns so that a slow spell of the VM hits them alike:
 
-- ``--no-cache``: every image decoded and measured (the peer);
+- ``--no-cache``: every image decoded and measured; by default in a second
+  process while the first imports the checks and the gate
+  (``pipelines.second_process``), and in one process (``[profile]
+  second_process = false``, the peer);
 - with the cache filled: the Parquet table is read, TensorFlow is never
-  imported, the checks, the gate and the reports run as before.
+  imported, the checks, the gate and the reports run as before;
+- ``import tensorflow`` alone, plain and through the CLI's hook
+  (``audit.tf_loading``: without the Keras that TensorFlow loads eagerly);
+- the start-up floor: a process that only imports what a cached check
+  imports (Great Expectations, pandas, SciPy, numba, FAISS).
 
-It also prints the start-up floor: a process that only imports what a
-cached check imports (Great Expectations, pandas, SciPy, numba, FAISS).
-
-Run: .venv/bin/python benchmarks/check_rerun.py [--repeat 3]
+Run: .venv/bin/python benchmarks/check_rerun.py [--repeat 5]
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,39 +43,52 @@ FLOOR = (
 )
 
 
-def best_wall(command: list[str], repeat: int) -> float:
-    """The shortest wall time of ``repeat`` runs of ``command`` (exit 0 or 1: gate outcome)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
-        best = min(best, time.perf_counter() - start)
-        if done.returncode not in (0, 1):
-            raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
-    return best
+HOOKED_TF = "from audit import tf_loading; tf_loading.install(); import tensorflow"
+
+
+def wall(command: list[str]) -> float:
+    """Seconds of one run of ``command`` (exit 0 or 1: the gate's outcome)."""
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
+    return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per row; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per row, taking turns")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     x, y = mnist_digits()
     with tempfile.TemporaryDirectory() as tmp:
         root, out, cache = Path(tmp) / "data", Path(tmp) / "out", Path(tmp) / "cache"
+        one = Path(tmp) / "one-process.toml"
+        one.write_text("[profile]\nsecond_process = false\n")
         planted = build(root, list(x), [int(v) for v in y], seed=5)
         base = [str(CLI), "check", str(root), "--out", str(out), "-q"]
         cached = [*base, "--cache-dir", str(cache)]
-        subprocess.run(cached, capture_output=True, check=False)  # fills the cache
-        rows = [
-            ("check --no-cache", best_wall([*base, "--no-cache"], args.repeat)),
-            ("check, profile cached", best_wall(cached, args.repeat)),
-            ("imports only", best_wall([sys.executable, "-c", FLOOR], args.repeat)),
-        ]
-    print(f"{len(x)} digits + {len(planted)} planted copies, best of {args.repeat}")
-    print(f"{'run':32s} {'seconds':>8s} {'vs --no-cache':>14s}")
-    for name, seconds in rows:
-        print(f"{name:32s} {seconds:8.2f} {rows[0][1] / seconds:13.2f}x")
+        wall(cached)  # fills the cache (and compiles what a fresh checkout compiles once)
+        commands = {
+            "check --no-cache": [*base, "--no-cache"],
+            "check --no-cache, one process": [*base, "--no-cache", "--config", str(one)],
+            "check, profile cached": cached,
+            "check, cached, one process": [*cached, "--config", str(one)],
+            "import tensorflow": [sys.executable, "-c", "import tensorflow"],
+            "import tensorflow, CLI hook": [sys.executable, "-c", HOOKED_TF],
+            "imports only (cached check)": [sys.executable, "-c", FLOOR],
+        }
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(args.repeat):
+            for name, command in commands.items():
+                times[name].append(wall(command))
+    print(f"{len(x)} digits + {len(planted)} planted copies, {args.repeat} runs each")
+    peer = statistics.median(times["check --no-cache, one process"])
+    print(f"{'run':32s} {'best s':>7s} {'median s':>9s} {'median vs one process':>22s}")
+    for name, runs in times.items():
+        median = statistics.median(runs)
+        print(f"{name:32s} {min(runs):7.2f} {median:9.2f} {peer / median:21.2f}x")
 
 
 if __name__ == "__main__":

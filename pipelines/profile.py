@@ -326,24 +326,25 @@ def profile_splits(
     parts: list[list[dict[str, Any]]] = [[] for _ in splits]
     seen: list[set[str]] = [set() for _ in splits]
     dtype = _image_dtype(splits[0], source.payload)
-    # tf.data already runs batches in parallel: BLAS threads (the hash inputs'
-    # resize) would only spin against them.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for features, labels, ids, index in measured_batches(splits, source.payload, cfg):
-            cols = _batch_columns(features, labels, ids)
-            index = index.numpy()
-            for k in np.unique(index):
-                mask = index == k
-                part = {name: values[mask] for name, values in cols.items()}
-                parts[k].append(part)
-                seen[k].update(part["id"])
-            progress.advance(len(index))
-    frames = [
-        _finish_split(source, s, parts[k], seen[k], cfg, progress, dtype)
-        for k, s in enumerate(splits)
-    ]
-    progress.finish()
-    return frames
+    try:
+        # tf.data already runs batches in parallel: BLAS threads (the hash inputs'
+        # resize) would only spin against them.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for features, labels, ids, index in measured_batches(splits, source.payload, cfg):
+                cols = _batch_columns(features, labels, ids)
+                index = index.numpy()
+                for k in np.unique(index):
+                    mask = index == k
+                    part = {name: values[mask] for name, values in cols.items()}
+                    parts[k].append(part)
+                    seen[k].update(part["id"])
+                progress.advance(len(index))
+        return [
+            _finish_split(source, s, parts[k], seen[k], cfg, progress, dtype)
+            for k, s in enumerate(splits)
+        ]
+    finally:
+        progress.finish()  # also on Ctrl-C or an error: the bar gives the terminal back
 
 
 def class_name_of(label: int, names: tuple[str, ...]) -> str | None:

@@ -12,8 +12,8 @@ from typing import Protocol
 class Progress(Protocol):
     """Receives progress of a long step."""
 
-    def start(self, description: str, total: int | None) -> None:
-        """A step begins; ``total`` is None when unknown."""
+    def start(self, description: str, total: int | None, unit: str = "images") -> None:
+        """A step begins; ``total`` (of ``unit``) is None when unknown."""
 
     def advance(self, n: int) -> None:
         """``n`` more items are done."""
@@ -25,7 +25,7 @@ class Progress(Protocol):
 class NullProgress:
     """Reports nothing."""
 
-    def start(self, description: str, total: int | None) -> None:
+    def start(self, description: str, total: int | None, unit: str = "images") -> None:
         """Ignore the start of a step."""
 
     def advance(self, n: int) -> None:

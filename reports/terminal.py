@@ -21,6 +21,7 @@ from rich.progress import Progress as RichBar
 from rich.table import Table
 
 from audit.result import AuditResult
+from pipelines.progress import NullProgress, Progress
 
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 TOP_FINDINGS = 10
@@ -35,7 +36,7 @@ class RichProgress:
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("images"),
+            TextColumn("{task.fields[unit]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
@@ -44,10 +45,10 @@ class RichProgress:
         )
         self._task: TaskID | None = None
 
-    def start(self, description: str, total: int | None) -> None:
+    def start(self, description: str, total: int | None, unit: str = "images") -> None:
         """Show a new bar."""
         self._bar.start()
-        self._task = self._bar.add_task(description, total=total)
+        self._task = self._bar.add_task(description, total=total, unit=unit)
 
     def advance(self, n: int) -> None:
         """Move the bar on."""
@@ -60,6 +61,13 @@ class RichProgress:
             self._bar.remove_task(self._task)
             self._task = None
         self._bar.stop()
+
+
+def progress_bar(quiet: bool = False) -> Progress:
+    """A progress bar on stderr, or nothing when ``quiet`` (by name, so it pickles)."""
+    if quiet:
+        return NullProgress()
+    return RichProgress(Console(stderr=True, highlight=False))
 
 
 def print_summary(result: AuditResult, outputs: list[Path], console: Console) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -53,42 +54,35 @@ def test_no_cache_dir_means_no_cache(tmp_path, digits):
     assert (hit1, hit2) == (False, False)
 
 
-_RUN_CHECK = """
+_CACHED_PROFILE = """
 import json, sys
-from audit.cli import main
-code = main(sys.argv[1:])
-print(json.dumps({"code": code, "tensorflow": "tensorflow" in sys.modules}))
+from audit.config import ProfileConfig
+from pipelines.cache import profile_cached
+from pipelines.sources import open_source
+from pathlib import Path
+table, hit = profile_cached(open_source(sys.argv[1]), ProfileConfig(), Path(sys.argv[2]))
+print(json.dumps({"rows": len(table), "hit": hit, "tensorflow": "tensorflow" in sys.modules}))
 """
 
 
-def _check_in_fresh_process(args: list[str]) -> tuple[dict, str]:
-    """``leakage-audit check ARGS`` in a new Python process: (exit code, TF loaded), stderr."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+def _profile_in_fresh_process(root: Path, cache: Path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", _RUN_CHECK, "check", *args],
+        [sys.executable, "-c", _CACHED_PROFILE, str(root), str(cache)],
         capture_output=True,
         text=True,
-        env=env,
-        check=False,
+        check=True,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_cached_check_never_loads_tensorflow(tmp_path, digits):
-    """A re-run whose profile is cached skips TensorFlow's import (about 2 s of it).
+def test_a_cached_profile_never_loads_tensorflow(tmp_path, digits):
+    """A re-run whose profile is cached skips TensorFlow's import (2 to 5 s of it).
 
-    The first run must load it, quietly: TensorFlow's absl start-up lines are
-    kept off stderr wherever in the run it is first imported.
+    Opening a directory tree and reading its cached table need neither
+    TensorFlow nor the profiler; the first run must load them.
     """
     root = _tree(tmp_path / "data", digits)
-    args = [str(root), "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c"), "-q"]
-    first, first_err = _check_in_fresh_process(args)
-    report = (tmp_path / "out" / "report.json").read_text()
-    second, second_err = _check_in_fresh_process(args)
-    assert first == {"code": 0, "tensorflow": True}
-    assert second == {"code": 0, "tensorflow": False}
-    assert "absl" not in first_err and "oneDNN" not in first_err, first_err
-    assert second_err == ""
-    same = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert same["leakage"] == json.loads(report)["leakage"]
-    assert same["findings"] == json.loads(report)["findings"]
+    first = _profile_in_fresh_process(root, tmp_path / "c")
+    second = _profile_in_fresh_process(root, tmp_path / "c")
+    assert first == {"rows": 12, "hit": False, "tensorflow": True}
+    assert second == {"rows": 12, "hit": True, "tensorflow": False}
