@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,6 +96,22 @@ def test_console_script_prints_no_traceback_and_no_tensorflow_noise(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         f"leakage-audit: error: {tmp_path / 'missing'}: no such file or directory"
     ]
+
+
+def test_console_script_flushes_what_it_printed_before_its_quick_exit(tmp_path):
+    """``entry`` skips the interpreter's teardown: buffered output must still arrive."""
+    target = tmp_path / "suite.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered
+    proc = subprocess.run(
+        [sys.executable, "-m", "audit.cli", "suite", "init", str(target)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == EXIT_PASSED
+    assert proc.stdout.startswith(f"wrote the default suite to {target}")
+    assert json.loads(target.read_text())["expectations"]
 
 
 def test_profile_command_writes_parquet(digit_npz, tmp_path):
