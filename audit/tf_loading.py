@@ -10,11 +10,12 @@ installed here, which changes two things about that one import:
   ``TF_CPP_MIN_LOG_LEVEL=0`` keeps them;
 - **Keras is not loaded with it.** TensorFlow's ``__init__`` ends by
   importing ``keras.src.optimizers`` "so that registration happens at load
-  time", and tolerates an ImportError there. That import is 1.7-1.9 s of
-  TensorFlow's 4.5-4.8 s on a 2-core Xeon (``benchmarks/check_rerun.py``),
-  and profiling never uses Keras. The hook makes that one name unimportable
-  for the duration of TensorFlow's ``__init__`` only; the reference CNN's
-  ``import keras`` later loads it, and its registrations, as usual.
+  time", and tolerates an ImportError there. That import is 1.7 to 2.0 s
+  of TensorFlow's 4.5 to 6.6 s on a 2-vCPU Xeon VM
+  (``benchmarks/check_rerun.py``), and profiling never uses Keras. The
+  hook makes that one name unimportable for the duration of TensorFlow's
+  ``__init__`` only; the reference CNN's ``import keras`` later loads it,
+  and its registrations, as usual.
 """
 
 from __future__ import annotations

@@ -14,9 +14,12 @@ configurations taking turns so that a slow spell of the VM hits them alike:
 - ``import tensorflow`` alone, plain and through the CLI's hook
   (``audit.tf_loading``: without the Keras that TensorFlow loads eagerly);
 - the start-up floor: a process that only imports what a cached check
-  imports (Great Expectations, pandas, SciPy, numba, FAISS).
+  imports (Great Expectations, pandas, SciPy, numba, FAISS);
+- with ``--tree DIR``, the same two ``check`` runs from another checkout of
+  leakage-audit (say ``git worktree add /tmp/old HEAD~3``), through its
+  ``audit.cli.main`` in this venv: before against after, in one run.
 
-Run: .venv/bin/python benchmarks/check_rerun.py [--repeat 5]
+Run: .venv/bin/python benchmarks/check_rerun.py [--repeat 5] [--tree DIR]
 """
 
 from __future__ import annotations
@@ -46,10 +49,15 @@ FLOOR = (
 HOOKED_TF = "from audit import tf_loading; tf_loading.install(); import tensorflow"
 
 
-def wall(command: list[str]) -> float:
-    """Seconds of one run of ``command`` (exit 0 or 1: the gate's outcome)."""
+OLD_MAIN = "import sys; from audit.cli import main; sys.exit(main(sys.argv[1:]))"
+"""A checkout's CLI, run the way its console script ran it before ``entry``."""
+
+
+def wall(command: list[str], tree: Path | None = None) -> float:
+    """Seconds of one run of ``command`` (exit 0 or 1: the gate's outcome), from ``tree``."""
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tree)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr}")
@@ -59,6 +67,7 @@ def wall(command: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per row, taking turns")
+    parser.add_argument("--tree", type=Path, help="another leakage-audit checkout to compare")
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     x, y = mnist_digits()
@@ -79,16 +88,24 @@ def main() -> None:
             "import tensorflow, CLI hook": [sys.executable, "-c", HOOKED_TF],
             "imports only (cached check)": [sys.executable, "-c", FLOOR],
         }
+        trees = dict.fromkeys(commands)
+        if args.tree:
+            old = [sys.executable, "-c", OLD_MAIN, *base[1:]]
+            wall([*old, "--cache-dir", str(cache)], args.tree)  # its own caches and kernels
+            commands[f"check --no-cache ({args.tree})"] = [*old, "--no-cache"]
+            commands[f"check, profile cached ({args.tree})"] = [*old, "--cache-dir", str(cache)]
+            trees.update({name: args.tree for name in list(commands)[-2:]})
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, command in commands.items():
-                times[name].append(wall(command))
+                times[name].append(wall(command, trees[name]))
     print(f"{len(x)} digits + {len(planted)} planted copies, {args.repeat} runs each")
     peer = statistics.median(times["check --no-cache, one process"])
-    print(f"{'run':32s} {'best s':>7s} {'median s':>9s} {'median vs one process':>22s}")
+    width = max(len(name) for name in times)
+    print(f"{'run':{width}s} {'best s':>7s} {'median s':>9s} {'median vs one process':>22s}")
     for name, runs in times.items():
         median = statistics.median(runs)
-        print(f"{name:32s} {min(runs):7.2f} {median:9.2f} {peer / median:21.2f}x")
+        print(f"{name:{width}s} {min(runs):7.2f} {median:9.2f} {peer / median:21.2f}x")
 
 
 if __name__ == "__main__":
