@@ -385,10 +385,15 @@ def _profiled(process: Any) -> Any:
         return None
 
 
-def _prepare_out(out: Path) -> None:
-    """Create the output folder or fail with a clear message."""
+def _check_out(out: Path) -> None:
+    """Fail with a clear message when ``out`` cannot be the output folder (creating nothing)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: --out exists and is not a folder")
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder or fail with a clear message."""
+    _check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -446,9 +451,11 @@ def _gated(args: argparse.Namespace, runner: Any, profiling: Any = None, **extra
     suite = load_suite(args.suite)
     check_suite(suite)
     source = _open(args)
-    _prepare_out(args.out)
+    _check_out(args.out)
     if profiling is not None:
+        # --out may lie inside the dataset: the second process must list it before it exists
         extra["profiled"] = _profiled(profiling)
+    _prepare_out(args.out)
     run = runner(
         source,
         cfg,

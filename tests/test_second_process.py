@@ -80,11 +80,15 @@ print(json.dumps({"code": code, "tensorflow": "tensorflow" in sys.modules}))
 """
 
 
-def _check_in_fresh_process(args: list[str]) -> tuple[dict, str]:
+_WARM = "import audit.run, expectations.validate, great_expectations, pipelines.sources\n"
+"""What a fresh process imports up front to be ready long before its second process."""
+
+
+def _check_in_fresh_process(args: list[str], warm: bool = False) -> tuple[dict, str]:
     """``leakage-audit check ARGS`` in a new Python process: (exit code, TF loaded), stderr."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
-        [sys.executable, "-c", _RUN_CHECK, "check", *args],
+        [sys.executable, "-c", (_WARM if warm else "") + _RUN_CHECK, "check", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -124,3 +128,24 @@ def test_the_cli_profiles_itself_when_the_second_process_fails(capsys):
         "leakage-audit: note: the profiling process failed "
         "(it ended with exit code 3 and no reply); profiling here\n"
     )
+
+
+def test_an_out_folder_inside_the_dataset_is_not_read_as_a_split(tmp_path, digits):
+    """The first process creates --out only after the second has listed the dataset.
+
+    The first process imports everything before it starts, so it would create
+    --out before the second process has even started Python.
+    """
+    from audit.sample_data import save_image
+
+    x, y = digits
+    for k in range(20):
+        save_image(
+            x[k], tmp_path / "data" / ("train" if k < 14 else "test") / f"{y[k]}" / f"{k}.png"
+        )
+    args = [str(tmp_path / "data"), "--out", str(tmp_path / "data" / "out"), "--no-cache", "-q"]
+    for _ in range(2):  # the second run finds the report folder there
+        found, err = _check_in_fresh_process(args, warm=True)
+        assert found["code"] in (0, 1) and not found["tensorflow"], err  # 2: a usage error
+        report = json.loads((tmp_path / "data" / "out" / "report.json").read_text())
+        assert report["dataset"]["splits"] == {"train": 14, "test": 6}
