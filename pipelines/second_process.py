@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import pickle
 import signal
 import subprocess
@@ -128,12 +127,9 @@ def _main() -> None:
     except Exception:  # the job did not unpickle: a bug, reported like the others
         reply = _failed()
     atomic_write_text(Path(sys.argv[1]) / REPLY, json.dumps(reply))
-    # The table and the cache entry are written and closed. Tearing the
-    # interpreter down would take TensorFlow another 1.2 s, which the first
-    # process would wait for; skip it.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # the table and the cache entry are written and closed: the first process
+    # would wait for TensorFlow's teardown
+    tf_loading.exit_now(0)
 
 
 class ProfileProcess:
