@@ -20,7 +20,8 @@ from pipelines.progress import Progress
 from pipelines.sources.base import Source
 from reports.io import atomic_write
 
-PROFILE_VERSION = "4"
+PROFILE_VERSION = "5"
+"""Bumped whenever a profiled value changes (5: compiled statistics, alpha left out of gray+alpha)."""
 
 
 def default_cache_dir() -> Path:

@@ -1,7 +1,9 @@
 """The profiling functions: one implementation for every driver.
 
-Value statistics and content hashes run in TensorFlow, vectorised over a
-batch of same-shape images (``batch_stats``). The hash inputs are exactly
+Value statistics and texture measures run in compiled kernels, one pass per
+image over a padded batch of any shapes (``batch_stats``); content hashes
+run in TensorFlow over a batch of same-shape images (``content_hashes``).
+The hash inputs are exactly
 what imagehash computes (``hash_inputs``: Pillow's ``convert("L")``, then
 LANCZOS resizes to a 32x32 thumbnail and an 8x9 grid, done for a batch of
 same-size images at once by ``pipelines.resample``), so our pHash and dHash
@@ -24,26 +26,7 @@ from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
 from pipelines.header import FORMATS, batch_header_info
 from pipelines.resample import resize_gray
-
-FEATURE_SPECS: dict[str, tf.TensorSpec] = {
-    "height": tf.TensorSpec([], tf.int64),
-    "width": tf.TensorSpec([], tf.int64),
-    "channels": tf.TensorSpec([], tf.int64),
-    "min": tf.TensorSpec([], tf.float32),
-    "max": tf.TensorSpec([], tf.float32),
-    "mean": tf.TensorSpec([], tf.float32),
-    "std": tf.TensorSpec([], tf.float32),
-    "ch_mean": tf.TensorSpec([3], tf.float32),
-    "ch_std": tf.TensorSpec([3], tf.float32),
-    "nonfinite": tf.TensorSpec([], tf.int64),
-    "sharpness": tf.TensorSpec([], tf.float32),
-    "colorfulness": tf.TensorSpec([], tf.float32),
-    "content_hash": tf.TensorSpec([8], tf.uint8),
-}
-"""What ``batch_stats`` returns per image (with a leading batch axis)."""
-
-LUMA = (0.299, 0.587, 0.114)
-"""ITU-R 601 luma weights, as Pillow's ``convert("L")`` uses."""
+from pipelines.stats_kernels import LUMA, VALUES, measure
 
 
 def gray_array(image: np.ndarray) -> np.ndarray:
@@ -105,101 +88,64 @@ def batch_hash_inputs(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray,
     return gray_hash_inputs([gray_array(image) for image in images])
 
 
-def _pad3(values: tf.Tensor) -> tf.Tensor:
-    """Pad per-channel values [B, C<=3] to [B, 3] with NaN."""
-    missing = 3 - tf.shape(values)[1]
-    return tf.concat([values, tf.fill([tf.shape(values)[0], missing], np.nan)], axis=1)
+STATS_DTYPES: dict[str, np.dtype] = {
+    "height": np.dtype(np.int64),
+    "width": np.dtype(np.int64),
+    "channels": np.dtype(np.int64),
+    "min": np.dtype(np.float32),
+    "max": np.dtype(np.float32),
+    "mean": np.dtype(np.float32),
+    "std": np.dtype(np.float32),
+    "ch_mean": np.dtype(np.float32),
+    "ch_std": np.dtype(np.float32),
+    "nonfinite": np.dtype(np.int64),
+    "sharpness": np.dtype(np.float32),
+    "colorfulness": np.dtype(np.float32),
+}
+"""What ``batch_stats`` returns, one row per image (``ch_mean``/``ch_std`` are [B, 3])."""
 
 
-def _stats_uint8(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics of 8-bit images from exact integer sums (no NaN possible).
+def batch_stats(flat: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarray]:
+    """Shape, value statistics and texture (``STATS_DTYPES``) of a padded batch of images.
 
-    Rows are summed in int32 (a row of up to 33,000 pixels cannot overflow)
-    and rows in int64: exact, and half the memory traffic of int64 throughout.
+    Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by
+    padding. Statistics cover the colour channels (alpha excluded); 8-bit
+    images are summed exactly, other dtypes as float32 over their finite
+    values, with NaN/Inf counted in ``nonfinite``. Channel figures past an
+    image's own channels are NaN. Sharpness and colourfulness come from the
+    central square (``stats_kernels.TEXTURE_SIDE``) at full resolution, so blur stays
+    visible and a large photo costs no more than a small one; drift checks
+    divide both by each split's value range, so 0-1 and 0-255 splits
+    compare. Compiled kernels: ``pipelines.stats_kernels``.
     """
-    colour = images[..., :3]
-    x = tf.cast(colour, tf.int32)
-    s1 = tf.cast(tf.reduce_sum(tf.cast(tf.reduce_sum(x, axis=2), tf.int64), axis=1), tf.float64)
-    s2 = tf.cast(tf.reduce_sum(tf.cast(tf.reduce_sum(x * x, axis=2), tf.int64), axis=1), tf.float64)
-    hw = tf.cast(tf.shape(x)[1] * tf.shape(x)[2], tf.float64)
-    mean_c = s1 / hw
-    var_c = tf.maximum(s2 / hw - tf.square(mean_c), 0.0)
-    n = hw * tf.cast(tf.shape(s1)[1], tf.float64)
-    mean = tf.reduce_sum(s1, axis=1) / n
-    var = tf.maximum(tf.reduce_sum(s2, axis=1) / n - tf.square(mean), 0.0)
-    return {
-        "min": tf.cast(tf.reduce_min(colour, axis=[1, 2, 3]), tf.float32),
-        "max": tf.cast(tf.reduce_max(colour, axis=[1, 2, 3]), tf.float32),
-        "mean": tf.cast(mean, tf.float32),
-        "std": tf.cast(tf.sqrt(var), tf.float32),
-        "ch_mean": _pad3(tf.cast(mean_c, tf.float32)),
-        "ch_std": _pad3(tf.cast(tf.sqrt(var_c), tf.float32)),
-        "nonfinite": tf.zeros(tf.shape(x)[:1], tf.int64),
+    shapes = np.asarray(shapes, np.int64).reshape(-1, 3)
+    flat = np.asarray(flat).reshape(len(shapes), -1)
+    exact = flat.dtype == np.uint8
+    flat = np.ascontiguousarray(flat if exact else flat.astype(np.float32, copy=False))
+    values = np.empty((len(shapes), len(VALUES)))
+    nonfinite = np.empty(len(shapes), np.int64)
+    measure(flat, shapes, exact, values, nonfinite)
+    column = dict(zip(VALUES, values.astype(np.float32).T, strict=True))
+    out = {
+        "height": shapes[:, 0].copy(),
+        "width": shapes[:, 1].copy(),
+        "channels": shapes[:, 2].copy(),
+        "ch_mean": np.stack([column[f"mean_c{c}"] for c in range(3)], axis=1),
+        "ch_std": np.stack([column[f"std_c{c}"] for c in range(3)], axis=1),
+        "nonfinite": nonfinite,
     }
+    out.update({k: column[k] for k in ("min", "max", "mean", "std", "sharpness", "colorfulness")})
+    return {k: out[k] for k in STATS_DTYPES}
 
 
-def _stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics over the colour channels (alpha excluded), ignoring NaN/Inf."""
-    if images.dtype == tf.uint8:
-        return _stats_uint8(images)
-    x = tf.cast(images[..., :3], tf.float32)
-    finite = tf.math.is_finite(x)
-    ones = tf.cast(finite, tf.float32)
-    x0 = tf.where(finite, x, tf.zeros_like(x))
-    n_c = tf.maximum(tf.reduce_sum(ones, axis=[1, 2]), 1.0)
-    mean_c = tf.reduce_sum(x0, axis=[1, 2]) / n_c
-    var_c = tf.reduce_sum(tf.square(x0 - mean_c[:, None, None, :]) * ones, axis=[1, 2]) / n_c
-    n = tf.reduce_sum(n_c, axis=1)
-    mean = tf.reduce_sum(mean_c * n_c, axis=1) / n
-    var = tf.reduce_sum((var_c + tf.square(mean_c - mean[:, None])) * n_c, axis=1) / n
-    per_image = tf.cast(tf.size(x[0]), tf.int64)
-    return {
-        "min": tf.reduce_min(tf.where(finite, x, np.inf), axis=[1, 2, 3]),
-        "max": tf.reduce_max(tf.where(finite, x, -np.inf), axis=[1, 2, 3]),
-        "mean": mean,
-        "std": tf.sqrt(var),
-        "ch_mean": _pad3(mean_c),
-        "ch_std": _pad3(tf.sqrt(var_c)),
-        "nonfinite": per_image - tf.cast(tf.reduce_sum(ones, axis=[1, 2, 3]), tf.int64),
-    }
+MEASURES = (*STATS_DTYPES, "thumb", "dgrid")
+"""What ``batch_measures`` returns, in order."""
 
 
-TEXTURE_SIDE = 128
-"""Sharpness and colourfulness are measured on the central TEXTURE_SIDE square (full resolution)."""
-
-_OPPONENT = tf.constant(
-    [[[[LUMA[0], 1.0, 0.5], [LUMA[1], -1.0, 0.5], [LUMA[2], 0.0, -1.0]]]], tf.float32
-)  # 1x1 conv: RGB -> luma, red-green, yellow-blue
-_LAPLACE = tf.constant([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], tf.float32)[:, :, None, None]
-
-
-def _texture(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Sharpness and colourfulness of a [B, H, W, C] batch, in the images' own value units.
-
-    Sharpness is the standard deviation of the 4-neighbour Laplacian of the
-    luma (low for blurred images; NaN below 3x3 pixels). Colourfulness is
-    Hasler and Suesstrunk's metric (0 for grayscale). Both come from the
-    central TEXTURE_SIDE square at full resolution: blur stays visible and a
-    large photo costs no more than a small one. Drift checks divide both by
-    each split's value range, so 0-1 and 0-255 splits compare.
-    """
-    h, w = tf.shape(images)[1], tf.shape(images)[2]
-    top, left = tf.maximum((h - TEXTURE_SIDE) // 2, 0), tf.maximum((w - TEXTURE_SIDE) // 2, 0)
-    x = tf.cast(images[:, top : top + TEXTURE_SIDE, left : left + TEXTURE_SIDE], tf.float32)
-    if images.dtype != tf.uint8:
-        x = tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
-    x = tf.cond(
-        tf.shape(x)[3] >= 3, lambda: x[..., :3], lambda: tf.tile(x[..., :1], [1, 1, 1, 3])
-    )  # gray (+alpha) as R=G=B: colourfulness 0
-    opponent = tf.nn.conv2d(x, _OPPONENT, 1, "VALID")
-    lap = tf.nn.conv2d(opponent[..., :1], _LAPLACE, 1, "VALID")
-    _, lap_var = tf.nn.moments(lap, axes=[1, 2, 3])
-    mean, var = tf.nn.moments(opponent[..., 1:], axes=[1, 2])
-    spread = tf.sqrt(tf.reduce_sum(var, axis=-1))
-    return {
-        "sharpness": tf.sqrt(lap_var),
-        "colorfulness": spread + 0.3 * tf.sqrt(tf.reduce_sum(tf.square(mean), axis=-1)),
-    }
+def batch_measures(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``batch_stats`` and ``batch_hash_inputs`` of a padded batch, as a tuple (``MEASURES``)."""
+    stats = batch_stats(flat, shapes)
+    return (*stats.values(), *batch_hash_inputs(flat, shapes))
 
 
 def content_hashes(images: tf.Tensor) -> tf.Tensor:
@@ -221,26 +167,13 @@ def content_hashes(images: tf.Tensor) -> tf.Tensor:
     return tf.fingerprint(tf.concat([tf.tile(header, [n, 1]), body], axis=1))
 
 
-def batch_stats(images: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Value statistics, texture, shape and content hash (FEATURE_SPECS) of a [B, H, W, C] batch."""
-    shape = tf.shape(images, out_type=tf.int64)
-    out = {
-        "height": tf.fill([shape[0]], shape[1]),
-        "width": tf.fill([shape[0]], shape[2]),
-        "channels": tf.fill([shape[0]], shape[3]),
-    }
-    out.update(_stats(images))
-    out.update(_texture(images))
-    out["content_hash"] = content_hashes(images)
-    return out
-
-
 def image_features(image: np.ndarray, head: bytes = b"") -> dict[str, np.ndarray]:
     """Every measurement of one HxWxC image, as a batch of one (for images Pillow decoded).
 
     ``head`` is the start of the encoded file, for its format and orientation.
     """
-    out = {k: v.numpy() for k, v in batch_stats(tf.constant(image)[None]).items()}
+    out = batch_stats(image.reshape(1, -1), np.array([image.shape]))
+    out["content_hash"] = content_hashes(tf.constant(image)[None]).numpy()
     thumb, grid = hash_inputs(image)
     codes, orient = batch_header_info(np.array([head], object))
     out.update(thumb=thumb[None], dgrid=grid[None])

@@ -1,8 +1,8 @@
 """Profiling: one streaming tf.data pass from a Source to the ImageTable.
 
 Read and decode records in parallel (one call per core), batch them by size,
-measure each batch (vectorised statistics, Pillow hash inputs) and finish the
-rows with vectorised NumPy. Decoded images live one size-bounded batch at a
+measure each batch (compiled statistics, Pillow/NumPy hash inputs, TF content
+hashes) and finish the rows with vectorised NumPy. Decoded images live one size-bounded batch at a
 time (``ProfileConfig.batch_max_pixels``); rows keep only small features and
 a 32x32 thumbnail. Images TF cannot decode
 are dropped from the stream and named afterwards by ``decode.diagnose_*``:
@@ -27,9 +27,10 @@ from audit.parallel import workers
 from audit.table import COLUMNS, conform, empty_table
 from pipelines.decode import Diagnosis, decode_payload, diagnose_bytes, diagnose_path
 from pipelines.features import (
-    FEATURE_SPECS,
-    batch_hash_inputs,
-    batch_stats,
+    MEASURES,
+    STATS_DTYPES,
+    batch_measures,
+    content_hashes,
     finish_batch,
     image_features,
     rows_by_shape,
@@ -71,57 +72,51 @@ def _buckets(cfg: ProfileConfig) -> tuple[list[int], list[int]]:
 
 
 @functools.cache
-def _stats_fn(dtype: tf.DType) -> Any:
-    """``batch_stats`` as a concrete function, traced once per process and dtype."""
+def _hash_fn(dtype: tf.DType) -> Any:
+    """``content_hashes`` as a concrete function, traced once per process and dtype."""
     spec = tf.TensorSpec([None, None, None, None], dtype)
-    return tf.function(batch_stats, autograph=False).get_concrete_function(spec)
+    return tf.function(content_hashes, autograph=False).get_concrete_function(spec)
 
 
-def _stats_by_shape(flat: tf.Tensor, shapes: tf.Tensor) -> list[np.ndarray]:
-    """``batch_stats`` of a batch of mixed shapes: one eager call per shape (in a py_function).
+def _hashes_by_shape(flat: tf.Tensor, shapes: tf.Tensor) -> np.ndarray:
+    """``content_hashes`` of a batch of mixed shapes: one eager call per shape (in a py_function).
 
     Out of the graph on purpose: a ``tf.map_fn`` branch here was instantiated
     with every iterator, a tenth of a second per profile even when no batch
     mixed shapes.
     """
     values, shapes = flat.numpy(), shapes.numpy()
-    fn = _stats_fn(flat.dtype)
-    out = {
-        k: np.empty([len(shapes), *spec.shape], spec.dtype.as_numpy_dtype)
-        for k, spec in FEATURE_SPECS.items()
-    }
+    fn = _hash_fn(flat.dtype)
+    out = np.empty([len(shapes), 8], np.uint8)
     for shape, rows in rows_by_shape(shapes).items():
         images = values[rows, : int(np.prod(shape))].reshape(len(rows), *shape)
-        for k, v in fn(images).items():
-            out[k][rows] = v.numpy()
-    return list(out.values())
+        out[rows] = fn(images).numpy()
+    return out
+
+
+_MEASURE_DTYPES = [tf.as_dtype(d) for d in STATS_DTYPES.values()] + [tf.uint8, tf.uint8]
 
 
 @tf.function(reduce_retracing=True, autograph=False)
 def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """Per-batch stage: statistics and content hashes, then hash inputs from Pillow/NumPy.
+    """Per-batch stage: statistics, hash inputs, content hashes and header facts.
 
-    Statistics take one vectorised call when the batch's images share a shape,
-    else one eager call per shape (``_stats_by_shape``).
+    Statistics and texture come from compiled kernels, hash inputs from
+    Pillow/NumPy (``features.batch_measures``), content hashes from TensorFlow.
+    Content hashes take one vectorised call when the batch's images share a
+    shape, else one eager call per shape (``_hashes_by_shape``).
     """
     flat, shapes = element["flat"], element["shape"]
+    measured = tf.numpy_function(batch_measures, [flat, shapes], _MEASURE_DTYPES, stateful=False)
+    out = dict(zip(MEASURES, measured, strict=True))
 
-    def together() -> dict[str, tf.Tensor]:
-        return batch_stats(tf.reshape(flat, tf.concat([[-1], shapes[0]], axis=0)))
+    def together() -> tf.Tensor:
+        return content_hashes(tf.reshape(flat, tf.concat([[-1], shapes[0]], axis=0)))
 
-    def by_shape() -> dict[str, tf.Tensor]:
-        specs = FEATURE_SPECS.values()
-        values = tf.py_function(_stats_by_shape, [flat, shapes], [s.dtype for s in specs])
-        n = tf.shape(shapes)[:1]
-        return {
-            k: tf.reshape(v, tf.concat([n, s.shape], 0))
-            for (k, s), v in zip(FEATURE_SPECS.items(), values, strict=True)
-        }
+    def by_shape() -> tf.Tensor:
+        return tf.py_function(_hashes_by_shape, [flat, shapes], tf.uint8)
 
-    out = tf.cond(tf.reduce_all(shapes == shapes[:1]), together, by_shape)
-    out["thumb"], out["dgrid"] = tf.numpy_function(
-        batch_hash_inputs, [flat, shapes], [tf.uint8, tf.uint8], stateful=False
-    )
+    out["content_hash"] = tf.cond(tf.reduce_all(shapes == shapes[:1]), together, by_shape)
     out["format"], out["orientation"] = tf.numpy_function(
         batch_header_info, [element["head"]], [tf.int64, tf.int64], stateful=False
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
+import numpy as np
 import pytest
 from numba import njit
 
@@ -40,3 +42,23 @@ def test_kernel_caches_where_it_can():
     compiled = jit.kernel(double)
     assert compiled(21) == 42
     assert compiled._cache.__class__.__name__ == "FunctionCache"
+
+
+def test_summing_kernel_reorders_sums_but_keeps_nan_and_inf():
+    def finite_sum(x):
+        total = 0.0
+        for v in x:
+            if math.isfinite(v):
+                total += v
+        return total
+
+    def plain_sum(x):
+        total = 0.0
+        for v in x:
+            total += v
+        return total
+
+    x = np.random.default_rng(0).random(10_001)
+    x[3], x[7] = np.nan, np.inf
+    assert jit.summing_kernel(finite_sum)(x) == pytest.approx(x[np.isfinite(x)].sum(), rel=1e-12)
+    assert np.isnan(jit.summing_kernel(plain_sum)(x))
