@@ -21,7 +21,7 @@ from pipelines.sources.base import Source
 from reports.io import atomic_write
 
 PROFILE_VERSION = "5"
-"""Bumped whenever a profiled value changes (5: compiled statistics, alpha left out of gray+alpha)."""
+"""Bumped whenever a profiled value changes (5: compiled statistics, no alpha in gray+alpha)."""
 
 
 def default_cache_dir() -> Path:
