@@ -2,9 +2,9 @@
 
 Read and decode records in parallel (one call per core), batch them by size,
 measure each batch (compiled statistics, Pillow/NumPy hash inputs, TF content
-hashes) and finish the rows with vectorised NumPy. Decoded images live one size-bounded batch at a
-time (``ProfileConfig.batch_max_pixels``); rows keep only small features and
-a 32x32 thumbnail. Images TF cannot decode
+hashes) and finish the rows with vectorised NumPy. Decoded images live one
+size-bounded batch at a time (``ProfileConfig.batch_max_pixels``); rows keep
+only small features and a 32x32 thumbnail. Images TF cannot decode
 are dropped from the stream and named afterwards by ``decode.diagnose_*``:
 rows with an error, or, where Pillow can read them, measured rows.
 """
