@@ -126,16 +126,16 @@ def batch_stats(flat: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarray]:
     nonfinite = np.empty(len(shapes), np.int64)
     measure(flat, shapes, exact, values, nonfinite)
     column = dict(zip(VALUES, values.astype(np.float32).T, strict=True))
-    out = {
+    return {  # in STATS_DTYPES order: batch_measures hands them on as a tuple
         "height": shapes[:, 0].copy(),
         "width": shapes[:, 1].copy(),
         "channels": shapes[:, 2].copy(),
+        **{k: column[k] for k in ("min", "max", "mean", "std")},
         "ch_mean": np.stack([column[f"mean_c{c}"] for c in range(3)], axis=1),
         "ch_std": np.stack([column[f"std_c{c}"] for c in range(3)], axis=1),
         "nonfinite": nonfinite,
+        **{k: column[k] for k in ("sharpness", "colorfulness")},
     }
-    out.update({k: column[k] for k in ("min", "max", "mean", "std", "sharpness", "colorfulness")})
-    return {k: out[k] for k in STATS_DTYPES}
 
 
 MEASURES = (*STATS_DTYPES, "thumb", "dgrid")

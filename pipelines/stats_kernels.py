@@ -188,11 +188,12 @@ def _stats_float(row: np.ndarray, h: int, w: int, c: int, out: np.ndarray) -> in
                 n_c[k] += 1.0
                 s_c[k] += v
                 lo, hi = min(lo, v), max(hi, v)
+    finite = int(n_c.sum())
     out[:] = np.nan
     out[0], out[1] = lo, hi
     n = total = 0.0
     for k in range(colour):
-        n_c[k] = max(n_c[k], 1.0)
+        n_c[k] = max(n_c[k], 1.0)  # a channel without finite values: mean 0, as before
         out[4 + k] = s_c[k] / n_c[k]
         n += n_c[k]
         total += s_c[k]
@@ -208,10 +209,6 @@ def _stats_float(row: np.ndarray, h: int, w: int, c: int, out: np.ndarray) -> in
         out[7 + k] = math.sqrt(var_c)
         var += (var_c + (out[4 + k] - mean) ** 2) * n_c[k]
     out[3] = math.sqrt(var / n)
-    finite = 0
-    for k in range(colour):
-        for p in range(k, pixels * c, c):
-            finite += 1 if math.isfinite(float(row[p])) else 0
     return pixels * colour - finite
 
 
@@ -237,9 +234,9 @@ def measure(
         nonfinite[i] = 0
         if h * w * c == 0:
             values[i] = np.nan
-        elif exact:
+            continue
+        if exact:
             _stats_uint8(flat[i], h, w, c, values[i])
         else:
             nonfinite[i] = _stats_float(flat[i], h, w, c, values[i])
-        if h * w * c > 0:
-            values[i, 10], values[i, 11] = _texture(flat[i], h, w, c, buf)
+        values[i, 10], values[i, 11] = _texture(flat[i], h, w, c, buf)

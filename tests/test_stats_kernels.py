@@ -79,6 +79,7 @@ def test_uint8_batch_of_mixed_layouts_matches_numpy():
     got = batch_stats(flat, shapes)
     _check(images, got, exact=True)
     assert {k: v.dtype for k, v in got.items()} == STATS_DTYPES
+    assert list(got) == list(STATS_DTYPES)  # the order batch_measures hands them on in
     assert np.isnan(got["sharpness"][5]) and np.isnan(got["sharpness"][6])  # under 3x3
 
 
