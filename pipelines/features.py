@@ -3,14 +3,12 @@
 Value statistics and texture measures run in compiled kernels, one pass per
 image over a padded batch of any shapes (``batch_stats``); content hashes
 run in TensorFlow over a batch of same-shape images (``content_hashes``).
-The hash inputs are exactly
-what imagehash computes (``hash_inputs``: Pillow's ``convert("L")``, then
-LANCZOS resizes to a 32x32 thumbnail and an 8x9 grid, done for a batch of
-same-size images at once by ``pipelines.resample``), so our pHash and dHash
-equal its values bit for bit.
-``finish_batch`` turns a batch into table columns with vectorised NumPy: the
-2-D DCT-II of the thumbnails and the median of their 8x8 low frequencies
-(pHash), row differences (dHash).
+The hash inputs are exactly what imagehash computes (``batch_hash_inputs``:
+Pillow's ``convert("L")``, then LANCZOS resizes to a 32x32 thumbnail and an
+8x9 grid, compiled in ``pipelines.resample``), so our pHash and dHash equal
+its values bit for bit. ``finish_batch`` turns a batch into table columns
+with vectorised NumPy: the 2-D DCT-II of the thumbnails and the median of
+their 8x8 low frequencies (pHash), row differences (dHash).
 ``image_features`` measures one image through the same functions.
 """
 
@@ -25,7 +23,7 @@ from PIL import Image
 from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
 from pipelines.header import FORMATS, batch_header_info
-from pipelines.resample import resize_gray
+from pipelines.resample import Taps, lanczos_taps, resize_batch
 from pipelines.stats_kernels import LUMA, VALUES, measure
 
 
@@ -57,35 +55,44 @@ def rows_by_shape(shapes: Iterable[Sequence[int]]) -> dict[tuple[int, ...], list
     return groups
 
 
-def gray_hash_inputs(grays: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """32x32 thumbnails and 8x9 dHash grids of 8-bit grayscale images, resized like Pillow.
-
-    Exactly what imagehash feeds its DCT and its row differences (LANCZOS
-    resizes of the ``convert("L")`` image), so our pHash/dHash equal
-    imagehash's. Images of one size are resized together (``resample``).
-    """
-    thumbs = np.empty((len(grays), THUMB_SIZE, THUMB_SIZE), np.uint8)
-    grids = np.empty((len(grays), HASH_SIDE, HASH_SIDE + 1), np.uint8)
-    for members in rows_by_shape(gray.shape for gray in grays).values():
-        stack = np.stack([grays[i] for i in members])
-        thumbs[members] = resize_gray(stack, THUMB_SIZE, THUMB_SIZE)
-        grids[members] = resize_gray(stack, HASH_SIDE + 1, HASH_SIDE)
-    return thumbs, grids
-
-
-def hash_inputs(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 32x32 thumbnail and the 8x9 dHash grid of one HxWxC image."""
-    thumbs, grids = gray_hash_inputs([gray_array(image)])
-    return thumbs[0], grids[0]
+def _taps(height: int, width: int) -> tuple[tuple[Taps, Taps], tuple[Taps, Taps]]:
+    """The (across, down) resize taps of a (height, width) image: to the thumbnail, to the grid."""
+    thumb = (lanczos_taps(width, THUMB_SIZE), lanczos_taps(height, THUMB_SIZE))
+    grid = (lanczos_taps(width, HASH_SIDE + 1), lanczos_taps(height, HASH_SIDE))
+    return thumb, grid
 
 
 def batch_hash_inputs(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Thumbnails and dHash grids of a padded batch.
+    """32x32 thumbnails and 8x9 dHash grids of a padded batch, as imagehash computes them.
 
-    Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by padding.
+    Row ``i`` of ``flat`` holds image ``i`` (shape ``shapes[i]``) followed by
+    padding. Exactly what imagehash feeds its DCT and its row differences
+    (LANCZOS resizes of the ``convert("L")`` image), so our pHash/dHash equal
+    imagehash's. uint8 images go to the compiled ``resample.resize_batch``
+    straight from the batch, one call per shape; other dtypes are made
+    8-bit gray first (``gray_array``).
     """
-    images = [flat[i, : int(np.prod(shape))].reshape(shape) for i, shape in enumerate(shapes)]
-    return gray_hash_inputs([gray_array(image) for image in images])
+    shapes = np.asarray(shapes, np.int64).reshape(-1, 3)
+    flat = np.asarray(flat).reshape(len(shapes), -1)
+    if flat.dtype != np.uint8:
+        images = [flat[i, : int(np.prod(shape))].reshape(shape) for i, shape in enumerate(shapes)]
+        return gray_hash_inputs([gray_array(image) for image in images])
+    thumbs = np.empty((len(shapes), THUMB_SIZE, THUMB_SIZE), np.uint8)
+    grids = np.empty((len(shapes), HASH_SIDE, HASH_SIDE + 1), np.uint8)
+    flat = np.ascontiguousarray(flat)
+    for shape, rows in rows_by_shape(shapes).items():
+        thumb, grid = _taps(shape[0], shape[1])
+        resize_batch(flat, np.array(rows), np.array(shape), thumb, grid, thumbs, grids)
+    return thumbs, grids
+
+
+def gray_hash_inputs(grays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``batch_hash_inputs`` of 8-bit grayscale (H, W) images of any sizes."""
+    shapes = np.array([(*gray.shape, 1) for gray in grays], np.int64).reshape(-1, 3)
+    flat = np.zeros((len(grays), max((gray.size for gray in grays), default=0)), np.uint8)
+    for row, gray in zip(flat, grays, strict=True):
+        row[: gray.size] = gray.ravel()
+    return batch_hash_inputs(flat, shapes)
 
 
 STATS_DTYPES: dict[str, np.dtype] = {
@@ -174,10 +181,9 @@ def image_features(image: np.ndarray, head: bytes = b"") -> dict[str, np.ndarray
     """
     out = batch_stats(image.reshape(1, -1), np.array([image.shape]))
     out["content_hash"] = content_hashes(tf.constant(image)[None]).numpy()
-    thumb, grid = hash_inputs(image)
+    thumb, grid = batch_hash_inputs(image.reshape(1, -1), np.array([image.shape]))
     codes, orient = batch_header_info(np.array([head], object))
-    out.update(thumb=thumb[None], dgrid=grid[None])
-    out.update(format=codes, orientation=orient)
+    out.update(thumb=thumb, dgrid=grid, format=codes, orientation=orient)
     return out
 
 

@@ -1,8 +1,8 @@
 """Profiling: one streaming tf.data pass from a Source to the ImageTable.
 
 Read and decode records in parallel (one call per core), batch them by size,
-measure each batch (compiled statistics, Pillow/NumPy hash inputs, TF content
-hashes) and finish the rows with vectorised NumPy. Decoded images live one
+measure each batch (compiled statistics and hash inputs, TF content hashes)
+and finish the rows with vectorised NumPy. Decoded images live one
 size-bounded batch at a time (``ProfileConfig.batch_max_pixels``); rows keep
 only small features and a 32x32 thumbnail. Images TF cannot decode
 are dropped from the stream and named afterwards by ``decode.diagnose_*``:
@@ -101,8 +101,8 @@ _MEASURE_DTYPES = [tf.as_dtype(d) for d in STATS_DTYPES.values()] + [tf.uint8, t
 def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Per-batch stage: statistics, hash inputs, content hashes and header facts.
 
-    Statistics and texture come from compiled kernels, hash inputs from
-    Pillow/NumPy (``features.batch_measures``), content hashes from TensorFlow.
+    Statistics, texture and hash inputs come from compiled kernels
+    (``features.batch_measures``), content hashes from TensorFlow.
     Content hashes take one vectorised call when the batch's images share a
     shape, else one eager call per shape (``_hashes_by_shape``).
     """
@@ -322,8 +322,8 @@ def profile_splits(
     seen: list[set[str]] = [set() for _ in splits]
     dtype = _image_dtype(splits[0], source.payload)
     try:
-        # tf.data already runs batches in parallel: BLAS threads (the hash inputs'
-        # resize) would only spin against them.
+        # tf.data already runs batches in parallel: BLAS threads (the pHash DCT
+        # of each batch) would only spin against them.
         with threadpool_limits(limits=1, user_api="blas"):
             for features, labels, ids, index in measured_batches(splits, source.payload, cfg):
                 cols = _batch_columns(features, labels, ids)

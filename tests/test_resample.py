@@ -1,4 +1,4 @@
-"""The batched LANCZOS resize equals Pillow's, pixel for pixel, whatever the sizes."""
+"""The compiled gray conversion and LANCZOS resize equal Pillow's, pixel for pixel."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.features import gray_array, gray_hash_inputs
-from pipelines.resample import lanczos_matrix, resize_gray
+from pipelines.features import batch_hash_inputs, gray_array, gray_hash_inputs
+from pipelines.resample import lanczos_taps, resize_gray
 
 
 def _pillow(gray: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -52,16 +52,44 @@ def test_real_photos_and_digits_match_pillow(photos, digits):
         np.testing.assert_array_equal(grid, _pillow(gray, 9, 8))
 
 
-def test_big_batches_are_resized_in_chunks_with_the_same_result():
-    rng = np.random.default_rng(3)
-    images = rng.integers(0, 256, (20, 300, 200), dtype=np.uint8)  # 1.2 Mi pixels: 3 chunks
-    whole = resize_gray(images, 32, 32)
-    one_by_one = np.concatenate([resize_gray(im[None], 32, 32) for im in images])
-    np.testing.assert_array_equal(whole, one_by_one)
+def _padded(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    flat = np.full((len(images), max(im.size for im in images) + 7), 99, np.uint8)
+    for row, image in zip(flat, images, strict=True):
+        row[: image.size] = image.ravel()
+    return flat, np.array([im.shape for im in images])
+
+
+def test_padded_batch_of_every_layout_matches_pillow_image_by_image(photos):
+    """Gray, gray+alpha, RGB and RGBA, mixed sizes, in one padded batch: Pillow's values."""
+    rng = np.random.default_rng(5)
+    images = [
+        photos[0],  # RGB photo, 128x128
+        photos[1][:40, :70],
+        rng.integers(0, 256, (33, 47, 4), dtype=np.uint8),  # RGBA
+        rng.integers(0, 256, (28, 28, 1), dtype=np.uint8),  # gray
+        rng.integers(0, 256, (19, 64, 2), dtype=np.uint8),  # gray + alpha
+        photos[2],  # a second image of the first shape, not next to it
+    ]
+    thumbs, grids = batch_hash_inputs(*_padded(images))
+    for image, thumb, grid in zip(images, thumbs, grids, strict=True):
+        modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+        pil = Image.fromarray(
+            image[..., 0] if image.shape[2] == 1 else image, modes[image.shape[2]]
+        )
+        gray = pil.convert("L")
+        np.testing.assert_array_equal(
+            thumb, np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS))
+        )
+        np.testing.assert_array_equal(
+            grid, np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))
+        )
 
 
 def test_weights_are_pillows_fixed_point_and_sum_to_one():
-    matrix = lanczos_matrix(256, 32)
-    assert np.all(matrix == np.round(matrix))
-    np.testing.assert_allclose(matrix.sum(axis=1), 2**22, atol=len(matrix[0]))
-    assert (matrix < 0).any()  # Lanczos has negative lobes
+    first, count, weights = lanczos_taps(256, 32)
+    assert weights.dtype == np.int32
+    assert np.abs(weights.sum(axis=1) - 2**22).max() <= count.max()  # rounding of each tap
+    assert (weights < 0).any()  # Lanczos has negative lobes
+    assert (first + count <= 256).all() and (first >= 0).all()
+    for k in range(32):
+        assert (weights[k, count[k] :] == 0).all()
