@@ -39,6 +39,9 @@ from pipelines.header import FORMATS, HEAD_BYTES, batch_header_info, format_code
 from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source, Split
 
+_plain = tf.autograph.experimental.do_not_convert
+"""Marks a map function as plain graph code: AutoGraph's conversion only costs time here."""
+
 
 @functools.cache
 def _element_fn(kind: str, max_pixels: int) -> Any:
@@ -49,26 +52,54 @@ def _element_fn(kind: str, max_pixels: int) -> Any:
 
 
 def _element(payload: tf.Tensor, kind: str, max_pixels: int) -> dict[str, tf.Tensor]:
-    """Per-image stage (parallel): refuse bombs, decode, flatten for batching by size."""
+    """Per-image stage (parallel): refuse bombs, decode, flatten, find the size bucket."""
     image, nbytes, head = decode_payload(payload, kind, max_pixels)
+    flat = tf.reshape(image, [-1])
+    bucket = tf.searchsorted(
+        tf.constant(BOUNDARIES, tf.int64), tf.size(flat, tf.int64)[None], side="right"
+    )
     return {
-        "flat": tf.reshape(image, [-1]),
+        "flat": flat,
         "shape": tf.shape(image, out_type=tf.int64),
         "file_bytes": nbytes,
         "head": head,
+        "bucket": tf.cast(bucket[0], tf.int64),
     }
 
 
-def _buckets(cfg: ProfileConfig) -> tuple[list[int], list[int]]:
-    """Size buckets (values per image) and their batch sizes under one memory budget.
+BOUNDARIES = [4**k for k in range(5, 13)]
+"""Size buckets by values per image: bucket ``k`` holds images of ``BOUNDARIES[k-1]`` up to
+``BOUNDARIES[k]`` values (1 Ki .. 16 Mi), bucket 0 smaller ones, the last larger ones."""
+
+
+def _buckets(cfg: ProfileConfig) -> list[int]:
+    """The batch size of each size bucket (``BOUNDARIES``) under one memory budget.
 
     A batch holds at most ``batch_size * batch_max_pixels * 4`` values whatever
     the image size: small images batch by ``batch_size``, large ones alone.
     """
     budget = cfg.batch_size * cfg.batch_max_pixels * 4
-    boundaries = [4**k for k in range(5, 13)]  # 1 Ki .. 16 Mi values
-    sizes = [max(1, min(cfg.batch_size, budget // b)) for b in boundaries] + [1]
-    return boundaries, sizes
+    return [max(1, min(cfg.batch_size, budget // b)) for b in BOUNDARIES] + [1]
+
+
+def size_batches(elements: tf.data.Dataset, cfg: ProfileConfig) -> tf.data.Dataset:
+    """Padded batches of ``_element`` dicts (and what follows them), one size bucket per batch.
+
+    ``bucket_by_sequence_length`` without its key function: that ran a
+    handful of ops per image on the one thread that forms the batches,
+    0.2 s per 16,000 digits (``benchmarks/RESULTS.md``); the bucket is found
+    in the parallel per-image stage instead.
+    """
+    sizes = tf.constant(_buckets(cfg), tf.int64)
+
+    def batch_size(bucket: tf.Tensor) -> tf.Tensor:
+        return tf.gather(sizes, bucket)
+
+    return elements.group_by_window(
+        key_func=_plain(lambda e, *_: e["bucket"]),
+        reduce_func=_plain(lambda bucket, window: window.padded_batch(batch_size(bucket))),
+        window_size_func=_plain(batch_size),
+    )
 
 
 @functools.cache
@@ -124,10 +155,6 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return out
 
 
-_plain = tf.autograph.experimental.do_not_convert
-"""Marks a map function as plain graph code: AutoGraph's conversion only costs time here."""
-
-
 def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.data.Dataset:
     """Batches of ``(features, label, id, split index)``; undecodable records dropped.
 
@@ -147,11 +174,7 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
     )
     if kind != "image":
         ds = ds.ignore_errors()
-    boundaries, sizes = _buckets(cfg)
-    ds = ds.bucket_by_sequence_length(
-        _plain(lambda e, *_: tf.cast(tf.shape(e["flat"])[0], tf.int32)), boundaries, sizes
-    )
-    ds = ds.map(
+    ds = size_batches(ds, cfg).map(
         _plain(lambda e, label, i, k: (_measure_batch(e), label, i, k)),
         num_parallel_calls=workers(),
         deterministic=True,

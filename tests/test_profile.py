@@ -5,6 +5,7 @@ from __future__ import annotations
 import imagehash
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from audit.checks.integrity import find_integrity
@@ -172,15 +173,37 @@ def test_mixed_sizes_in_one_batch_are_measured_shape_by_shape(tmp_path, digits, 
 
 
 def test_size_buckets_keep_every_batch_within_the_memory_budget():
-    from pipelines.profile import _buckets
+    from pipelines.profile import BOUNDARIES, _buckets
 
     cfg = ProfileConfig(batch_size=256, batch_max_pixels=256 * 256)
-    boundaries, sizes = _buckets(cfg)
+    sizes = _buckets(cfg)
     budget = cfg.batch_size * cfg.batch_max_pixels * 4
-    assert len(sizes) == len(boundaries) + 1 and sizes[-1] == 1
-    for boundary, size in zip(boundaries, sizes, strict=False):
+    assert len(sizes) == len(BOUNDARIES) + 1 and sizes[-1] == 1
+    for boundary, size in zip(BOUNDARIES, sizes, strict=False):
         assert size == 1 or size * boundary <= budget
     assert sizes[0] == cfg.batch_size
+
+
+def test_size_batches_group_images_by_bucket_within_the_budget():
+    """Mixed sizes in record order come out in batches of one bucket, none over the budget."""
+    from pipelines.profile import _buckets, _element, size_batches
+
+    cfg = ProfileConfig(batch_size=4, batch_max_pixels=4**6)  # budget 4**8 values
+    sides = [5, 40, 6, 70, 41, 7, 90, 8, 9, 100, 42, 10, 255]  # 4 buckets, the last alone
+    images = tf.data.Dataset.from_generator(
+        lambda: (np.full((s, s, 1), s, np.uint8) for s in sides),
+        output_signature=tf.TensorSpec([None, None, 1], tf.uint8),
+    )
+    elements = images.map(lambda im: _element(im, "image", 10**9))
+    budget, seen = 4 * 4**6 * 4, []
+    for batch in size_batches(elements, cfg):
+        flat, buckets = batch["flat"].numpy(), batch["bucket"].numpy()
+        assert len(set(buckets)) == 1 and len(flat) <= _buckets(cfg)[buckets[0]]
+        assert flat.size <= budget or len(flat) == 1
+        for row, (h, w, c) in zip(flat, batch["shape"].numpy(), strict=True):
+            assert (row[: h * w * c] == h).all() and (row[h * w * c :] == 0).all()
+            seen.append(int(h))
+    assert sorted(seen) == sorted(sides)
 
 
 def test_manifest_listing_a_file_twice_profiles_both_rows(tmp_path, digits):
