@@ -6,9 +6,10 @@ run in TensorFlow over a batch of same-shape images (``content_hashes``).
 The hash inputs are exactly what imagehash computes (``batch_hash_inputs``:
 Pillow's ``convert("L")``, then LANCZOS resizes to a 32x32 thumbnail and an
 8x9 grid, compiled in ``pipelines.resample``), so our pHash and dHash equal
-its values bit for bit. ``finish_batch`` turns a batch into table columns
-with vectorised NumPy: the 2-D DCT-II of the thumbnails and the median of
-their 8x8 low frequencies (pHash), row differences (dHash).
+its values bit for bit; ``batch_hashes`` adds the hashes themselves (the
+2-D DCT-II of the thumbnails against the median of their 8x8 low
+frequencies, row differences of the grids). ``finish_batch`` turns a
+measured batch into table columns.
 ``image_features`` measures one image through the same functions.
 """
 
@@ -145,14 +146,24 @@ def batch_stats(flat: np.ndarray, shapes: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-MEASURES = (*STATS_DTYPES, "thumb", "dgrid")
+MEASURES = (*STATS_DTYPES, "thumb", "phash", "dhash")
 """What ``batch_measures`` returns, in order."""
 
 
+def batch_hashes(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Thumbnails, pHashes and dHashes (uint64) of a padded batch."""
+    thumbs, grids = batch_hash_inputs(flat, shapes)
+    return thumbs, pack_bits(phash_bits(thumbs)), pack_bits(dhash_bits(grids))
+
+
 def batch_measures(flat: np.ndarray, shapes: np.ndarray) -> tuple[np.ndarray, ...]:
-    """``batch_stats`` and ``batch_hash_inputs`` of a padded batch, as a tuple (``MEASURES``)."""
+    """``batch_stats`` and ``batch_hashes`` of a padded batch, as a tuple (``MEASURES``).
+
+    Called in tf.data's parallel batch stage: the pHash DCT belongs here, off
+    the thread that collects the rows.
+    """
     stats = batch_stats(flat, shapes)
-    return (*stats.values(), *batch_hash_inputs(flat, shapes))
+    return (*stats.values(), *batch_hashes(flat, shapes))
 
 
 def content_hashes(images: tf.Tensor) -> tf.Tensor:
@@ -181,9 +192,9 @@ def image_features(image: np.ndarray, head: bytes = b"") -> dict[str, np.ndarray
     """
     out = batch_stats(image.reshape(1, -1), np.array([image.shape]))
     out["content_hash"] = content_hashes(tf.constant(image)[None]).numpy()
-    thumb, grid = batch_hash_inputs(image.reshape(1, -1), np.array([image.shape]))
+    thumb, phash, dhash = batch_hashes(image.reshape(1, -1), np.array([image.shape]))
     codes, orient = batch_header_info(np.array([head], object))
-    out.update(thumb=thumb, dgrid=grid, format=codes, orientation=orient)
+    out.update(thumb=thumb, phash=phash, dhash=dhash, format=codes, orientation=orient)
     return out
 
 
@@ -206,8 +217,8 @@ def finish_batch(features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "format": np.array([FORMATS[c] or None for c in features["format"]], dtype=object),
         "orientation": features["orientation"].astype(np.int64),
         "content_hash": digests.view("<u8").reshape(n).astype(np.uint64),
-        "phash": pack_bits(phash_bits(features["thumb"])),
-        "dhash": pack_bits(dhash_bits(features["dgrid"])),
+        "phash": features["phash"],
+        "dhash": features["dhash"],
         "thumb": features["thumb"].reshape(n, -1),
     }
     for c in range(3):
