@@ -53,8 +53,9 @@ def _texture(row: np.ndarray, h: int, w: int, c: int, buf: np.ndarray) -> tuple[
     Sharpness: the standard deviation of the 4-neighbour Laplacian of the
     luma, NaN below 3x3 pixels. Colourfulness: Hasler and Suesstrunk's
     metric over the red-green and yellow-blue opponents (0 for gray).
-    Means first, then squared deviations (two passes, float64); ``buf``
-    holds the square's luma and opponents (3 x TEXTURE_SIDE**2).
+    Float64 throughout; the opponents' means first, then their squared
+    deviations (two passes); ``buf`` holds the square's luma and opponents
+    (3 x TEXTURE_SIDE**2).
     """
     top, left = max((h - TEXTURE_SIDE) // 2, 0), max((w - TEXTURE_SIDE) // 2, 0)
     ch, cw = min(h - top, TEXTURE_SIDE), min(w - left, TEXTURE_SIDE)
@@ -94,21 +95,22 @@ def _deviance(values: np.ndarray, n: int, mean: float) -> float:
 
 @summing_kernel
 def _laplace_std(luma: np.ndarray, h: int, w: int) -> float:
-    """Standard deviation of the 4-neighbour Laplacian over the inner pixels of an (h, w) image."""
-    total = 0.0
-    for y in range(1, h - 1):
-        for x in range(1, w - 1):
-            k = y * w + x
-            total += 4.0 * luma[k] - luma[k - 1] - luma[k + 1] - luma[k - w] - luma[k + w]
-    n = (h - 2) * (w - 2)
-    mean = total / n
-    spread = 0.0
+    """Standard deviation of the 4-neighbour Laplacian over the inner pixels of an (h, w) image.
+
+    One pass of sums and sums of squares: the Laplacian's weights sum to
+    zero, so its mean is small against its spread and the shortcut loses
+    nothing that a second pass (half the texture's time) would keep.
+    """
+    total = squares = 0.0
     for y in range(1, h - 1):
         for x in range(1, w - 1):
             k = y * w + x
             lap = 4.0 * luma[k] - luma[k - 1] - luma[k + 1] - luma[k - w] - luma[k + w]
-            spread += (lap - mean) ** 2
-    return math.sqrt(spread / n)
+            total += lap
+            squares += lap * lap
+    n = (h - 2) * (w - 2)
+    mean = total / n
+    return math.sqrt(max(squares / n - mean * mean, 0.0))
 
 
 @kernel
@@ -129,18 +131,37 @@ def _range_uint8(row: np.ndarray, pixels: int, c: int) -> tuple[int, int]:
 def _sums_uint8(row: np.ndarray, pixels: int, c: int, s1: np.ndarray, s2: np.ndarray) -> None:
     """Exact per-channel sums and sums of squares of an 8-bit image's colour channels.
 
-    One pass over the pixels with the channels' accumulators in registers.
+    One pass over the pixels with the channels' accumulators in registers;
+    one loop per channel count, so that its stride is a constant (SIMD; a
+    stride known only at run time made RGB photos 1.4x slower).
     """
-    if c < 3:
-        t1 = t2 = 0
-        for p in range(0, pixels * c, c):
-            v = np.int64(row[p])
-            t1, t2 = t1 + v, t2 + v * v
-        s1[0], s2[0] = t1, t2
-        return
+    if c == 1:
+        _sums_gray(row, pixels, 1, s1, s2)
+    elif c == 2:
+        _sums_gray(row, pixels, 2, s1, s2)
+    elif c == 3:
+        _sums_colour(row, pixels, 3, s1, s2)
+    else:
+        _sums_colour(row, pixels, 4, s1, s2)
+
+
+@kernel
+def _sums_gray(row: np.ndarray, pixels: int, stride: int, s1: np.ndarray, s2: np.ndarray) -> None:
+    """``_sums_uint8`` of the first channel of every ``stride`` values (inlined per stride)."""
+    t1 = t2 = 0
+    for p in range(pixels):
+        v = np.int64(row[stride * p])
+        t1, t2 = t1 + v, t2 + v * v
+    s1[0], s2[0] = t1, t2
+
+
+@kernel
+def _sums_colour(row: np.ndarray, pixels: int, stride: int, s1: np.ndarray, s2: np.ndarray) -> None:
+    """``_sums_uint8`` of the first three channels of every ``stride`` values."""
     r1 = r2 = g1 = g2 = b1 = b2 = 0
-    for p in range(0, pixels * c, c):
-        r, g, b = np.int64(row[p]), np.int64(row[p + 1]), np.int64(row[p + 2])
+    for p in range(pixels):
+        q = stride * p
+        r, g, b = np.int64(row[q]), np.int64(row[q + 1]), np.int64(row[q + 2])
         r1, r2, g1, g2, b1, b2 = r1 + r, r2 + r * r, g1 + g, g2 + g * g, b1 + b, b2 + b * b
     s1[0], s1[1], s1[2] = r1, g1, b1
     s2[0], s2[1], s2[2] = r2, g2, b2
