@@ -26,8 +26,10 @@ class ProfileConfig:
         batch_size: images per tf.data batch of small images; same-shape
             images in a batch are measured in one vectorised call.
         batch_max_pixels: with ``batch_size`` sets a batch's memory budget of
-            ``batch_size * batch_max_pixels * 4`` values; larger images batch
-            in smaller groups, the largest alone.
+            ``batch_size * batch_max_pixels * 4`` values (16 Mi by default:
+            64 RGB photos of 256x256); larger images batch in smaller groups,
+            the largest alone. Smaller batches of large images keep both
+            cores busy to the end of a profile (``benchmarks/RESULTS.md``).
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
         second_process: ``check`` on the command line profiles in a second
@@ -39,7 +41,7 @@ class ProfileConfig:
     """
 
     batch_size: int = 256
-    batch_max_pixels: int = 256 * 256
+    batch_max_pixels: int = 128 * 128
     max_pixels: int = 89_478_485  # Pillow's own default bomb limit
     second_process: bool = True
 
