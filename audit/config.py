@@ -32,6 +32,11 @@ class ProfileConfig:
             cores busy to the end of a profile (``benchmarks/RESULTS.md``).
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
+        parallel_decodes: images read and decoded at once; 0 (the default)
+            is 12 per core, at most 64. Each holds one decoded image until
+            it is batched: lower it for images of tens of megapixels. With
+            one per core, tf.data's threads spent half the decode time
+            waking each other (``benchmarks/RESULTS.md``).
         second_process: ``check`` on the command line profiles in a second
             process while the first imports the checks and the gate, so the
             two start-ups overlap (``pipelines.second_process``); false
@@ -43,6 +48,7 @@ class ProfileConfig:
     batch_size: int = 256
     batch_max_pixels: int = 128 * 128
     max_pixels: int = 89_478_485  # Pillow's own default bomb limit
+    parallel_decodes: int = 0
     second_process: bool = True
 
 
@@ -298,6 +304,8 @@ class AuditConfig:
             raise UserError(f"fail_on must be 'error' or 'warning', not {self.fail_on!r}")
         if self.profile.batch_size < 1:
             raise UserError("profile.batch_size must be at least 1")
+        if self.profile.parallel_decodes < 0:
+            raise UserError("profile.parallel_decodes must be 0 (automatic) or more")
         if not isinstance(self.profile.second_process, bool):
             raise UserError("profile.second_process must be true or false")
         if not 0 <= self.leakage.phash_radius <= 32:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import imagehash
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from audit.checks.integrity import find_integrity
-from audit.config import IntegrityConfig, ProfileConfig
+from audit.config import AuditConfig, IntegrityConfig, ProfileConfig
+from audit.errors import UserError
 from audit.hashes import Hash64, hamming
 from audit.sample_data import save_image
 from audit.table import decoded, thumbnails
@@ -204,6 +208,25 @@ def test_size_batches_group_images_by_bucket_within_the_budget():
             assert (row[: h * w * c] == h).all() and (row[h * w * c :] == 0).all()
             seen.append(int(h))
     assert sorted(seen) == sorted(sides)
+
+
+def test_decode_parallelism_changes_nothing_in_the_table(digit_tree):
+    """One decode at a time, 12 per core (the default) and 64 give the same rows, same order."""
+    from pipelines.profile import decode_calls
+
+    assert decode_calls(ProfileConfig()) == min(64, 12 * (os.cpu_count() or 1))
+    assert decode_calls(ProfileConfig(parallel_decodes=3)) == 3
+    source = open_source(str(digit_tree))
+    tables = [
+        profile_source(source, ProfileConfig(batch_size=16, parallel_decodes=n)) for n in (1, 0, 64)
+    ]
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+
+
+def test_negative_parallel_decodes_is_a_user_error():
+    with pytest.raises(UserError, match="parallel_decodes"):
+        AuditConfig(profile=ProfileConfig(parallel_decodes=-1))
 
 
 def test_manifest_listing_a_file_twice_profiles_both_rows(tmp_path, digits):
