@@ -33,10 +33,12 @@ class ProfileConfig:
         max_pixels: images with more pixels are refused as possible
             decompression bombs (reported, not decoded).
         parallel_decodes: images read and decoded at once; 0 (the default)
-            is 12 per core, at most 64. Each holds one decoded image until
-            it is batched: lower it for images of tens of megapixels. With
-            one per core, tf.data's threads spent half the decode time
-            waking each other (``benchmarks/RESULTS.md``).
+            is 12 per core, at most 64, and fewer (down to one per core)
+            when the headers of a split's first images declare so many
+            pixels that the images in flight would pass 256 Mi values.
+            Each holds one decoded image until it is batched. With one per
+            core, tf.data's threads spent half the decode time waking each
+            other (``benchmarks/RESULTS.md``).
         second_process: ``check`` on the command line profiles in a second
             process while the first imports the checks and the gate, so the
             two start-ups overlap (``pipelines.second_process``); false

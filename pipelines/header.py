@@ -74,7 +74,7 @@ def batch_header_info(heads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, orient
 
 
-def _pillow_pixels(head: bytes) -> np.int64:
+def declared_pixels(head: bytes) -> np.int64:
     """Declared pixel count from Pillow's header parse; 0 when it cannot tell."""
     try:
         with Image.open(io.BytesIO(head)) as im:
@@ -112,7 +112,7 @@ def other_within_limit(data: tf.Tensor, max_pixels: int) -> tf.Tensor:
 
     def other() -> tf.Tensor:
         head = tf.strings.substr(data, 0, HEAD_BYTES)
-        pixels = tf.numpy_function(_pillow_pixels, [head], tf.int64, stateful=False)
+        pixels = tf.numpy_function(declared_pixels, [head], tf.int64, stateful=False)
         return _blank_over(tf.reshape(pixels, []), data, max_pixels)
 
     return tf.cond(tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC), png, other)

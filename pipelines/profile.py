@@ -35,7 +35,13 @@ from pipelines.features import (
     image_features,
     rows_by_shape,
 )
-from pipelines.header import FORMATS, HEAD_BYTES, batch_header_info, format_code
+from pipelines.header import (
+    FORMATS,
+    HEAD_BYTES,
+    batch_header_info,
+    declared_pixels,
+    format_code,
+)
 from pipelines.progress import NullProgress, Progress
 from pipelines.sources.base import Source, Split
 
@@ -155,12 +161,16 @@ def _measure_batch(element: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     return out
 
 
-def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.data.Dataset:
+def measured_batches(
+    splits: list[Split], kind: str, cfg: ProfileConfig, pixels: int = 0
+) -> tf.data.Dataset:
     """Batches of ``(features, label, id, split index)``; undecodable records dropped.
 
     The splits run through one pipeline so its functions are traced once;
     batches are formed by image size (bounded memory), so rows come out of
-    record order and are put back in order by the caller.
+    record order and are put back in order by the caller. ``pixels``: the
+    largest image expected (``sampled_pixels``), which bounds the decodes
+    in flight.
     """
     records = None
     for k, split in enumerate(splits):
@@ -169,7 +179,7 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
         records = tagged if records is None else records.concatenate(tagged)
     ds = records.map(
         _plain(lambda r, k: (_element_fn(kind, cfg.max_pixels)(r[0]), r[1], r[2], k)),
-        num_parallel_calls=decode_calls(cfg),
+        num_parallel_calls=decode_calls(cfg, pixels),
         deterministic=True,
     )
     if kind != "image":
@@ -182,15 +192,49 @@ def measured_batches(splits: list[Split], kind: str, cfg: ProfileConfig) -> tf.d
     return ds.prefetch(2).with_options(_OPTIONS)
 
 
-def decode_calls(cfg: ProfileConfig) -> int:
-    """Images decoded at once: ``cfg.parallel_decodes``, or 12 per core (at most 64).
+DECODE_BUDGET = 1 << 28
+"""Values that the images being decoded may hold together by default (256 MiB of 8-bit pixels)."""
+
+
+def decode_calls(cfg: ProfileConfig, pixels: int = 0) -> int:
+    """Images decoded at once: ``cfg.parallel_decodes``, else 12 per core (at most 64).
 
     Decoding is many short calls; with one call per core in flight, each
     finished call woke the next thread and tf.data's threads spun between
     them: 20,000 digits decoded in 1.4 s with 2 calls, 0.68 s with 24, and
-    CPU time halved too (2.1 -> 1.1 s).
+    CPU time halved too (2.1 -> 1.1 s). Each call holds one decoded image,
+    so when ``pixels`` (the largest image seen, ``sampled_pixels``) is big,
+    fewer calls keep them within ``DECODE_BUDGET``, but never fewer than
+    one per core.
     """
-    return cfg.parallel_decodes or min(64, 12 * workers())
+    if cfg.parallel_decodes:
+        return cfg.parallel_decodes
+    calls = min(64, 12 * workers())
+    if pixels:
+        calls = min(calls, max(workers(), DECODE_BUDGET // (4 * pixels)))
+    return calls
+
+
+def sampled_pixels(source: Source, splits: list[Split], per_split: int = 16) -> int:
+    """The largest pixel count that the headers of each split's first images declare.
+
+    0 for decoded arrays (already in memory) or when no header can be read.
+    Reads at most ``HEAD_BYTES`` of ``per_split`` files or records per split:
+    files by their ids, without a tf.data pass (that alone cost 30 ms).
+    """
+    heads: list[bytes] = []
+    for split in splits:
+        if source.payload == "path" and source.root is not None and split.ids is not None:
+            heads += [_read_head(source.root / i) for i in split.ids[:per_split]]
+        elif source.payload != "image":
+            records = split.records.take(per_split).as_numpy_iterator()
+            heads += [_head(payload, source.payload) for payload, *_ in records]
+    return max((int(declared_pixels(head)) for head in heads), default=0)
+
+
+def _head(payload: Any, kind: str) -> bytes:
+    """The first ``HEAD_BYTES`` of a record's encoded image (a path's file, or the bytes)."""
+    return _read_head(Path(payload.decode())) if kind == "path" else bytes(payload[:HEAD_BYTES])
 
 
 _OPTIONS = tf.data.Options()
@@ -366,7 +410,10 @@ def profile_splits(
         # tf.data already runs batches in parallel: BLAS threads (the pHash DCT
         # of each batch) would only spin against them.
         with threadpool_limits(limits=1, user_api="blas"):
-            for features, labels, ids, index in measured_batches(splits, source.payload, cfg):
+            pixels = sampled_pixels(source, splits)
+            for features, labels, ids, index in measured_batches(
+                splits, source.payload, cfg, pixels
+            ):
                 cols = _batch_columns(features, labels, ids)
                 index = index.numpy()
                 for k in np.unique(index):

@@ -216,12 +216,30 @@ def test_decode_parallelism_changes_nothing_in_the_table(digit_tree):
 
     assert decode_calls(ProfileConfig()) == min(64, 12 * (os.cpu_count() or 1))
     assert decode_calls(ProfileConfig(parallel_decodes=3)) == 3
+    assert decode_calls(ProfileConfig(), pixels=784) == decode_calls(ProfileConfig())
+    assert decode_calls(ProfileConfig(), pixels=50_000_000) == (os.cpu_count() or 1)
+    assert decode_calls(ProfileConfig(parallel_decodes=9), pixels=50_000_000) == 9
     source = open_source(str(digit_tree))
     tables = [
         profile_source(source, ProfileConfig(batch_size=16, parallel_decodes=n)) for n in (1, 0, 64)
     ]
     for table in tables[1:]:
         pd.testing.assert_frame_equal(table, tables[0])
+
+
+def test_sampled_pixels_reads_the_largest_declared_size(tmp_path, digits, photos, digit_tfrecord):
+    """Headers of the first files or records bound the decodes in flight; arrays are not sampled."""
+    from pipelines.profile import sampled_pixels
+
+    save_image(digits[0][0], tmp_path / "a" / "0.png")
+    save_image(photos[0], tmp_path / "a" / "1.jpg", quality=90)
+    (tmp_path / "a" / "2.png").write_bytes(b"not an image")
+    source = open_source(str(tmp_path))
+    assert sampled_pixels(source, source.splits) == photos[0].shape[0] * photos[0].shape[1]
+    arrays = from_arrays({"train": (digits[0][:4], digits[1][:4])})
+    assert sampled_pixels(arrays, arrays.splits) == 0
+    records = open_source(str(digit_tfrecord))
+    assert records.payload == "bytes" and sampled_pixels(records, records.splits) == 28 * 28
 
 
 def test_negative_parallel_decodes_is_a_user_error():
