@@ -19,7 +19,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from audit.hashes import HASH_SIDE, dhash_bits, pack_bits, phash_bits
 from audit.table import THUMB_SIZE
@@ -29,16 +28,12 @@ from pipelines.stats_kernels import LUMA, VALUES, measure
 
 
 def gray_array(image: np.ndarray) -> np.ndarray:
-    """8-bit grayscale (H, W) of one HxWxC image: Pillow's ``convert("L")`` for uint8.
+    """8-bit grayscale (H, W) of one HxWxC image that is not uint8 (uint8 goes to the kernel).
 
-    Float images (0-1, -1..1, standardised) are converted with the same luma
+    Float images (0-1, -1..1, standardised) are converted with Pillow's luma
     weights and stretched to their own 0-255 range, which keeps hashes and
     thumbnails comparable across value scales. NaN/Inf become 0.
     """
-    if image.dtype == np.uint8:
-        if image.shape[-1] < 3:
-            return image[..., 0]
-        return np.asarray(Image.fromarray(np.ascontiguousarray(image[..., :3])).convert("L"))
     x = image.astype(np.float64)
     gray = x[..., 0] if x.shape[-1] < 3 else x[..., :3] @ np.array(LUMA)
     finite = np.isfinite(gray)
