@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from audit.config import ProfileConfig
 from audit.errors import UserError
+from audit.heap import settled_heap
 from audit.parallel import workers
 from audit.table import COLUMNS, conform, empty_table
 from pipelines.decode import Diagnosis, decode_payload, diagnose_bytes, diagnose_path
@@ -440,13 +441,19 @@ def class_name_of(label: int, names: tuple[str, ...]) -> str | None:
 def profile_source(
     source: Source, cfg: ProfileConfig, progress: Progress | None = None
 ) -> pd.DataFrame:
-    """Profile every split of ``source`` into one ImageTable."""
+    """Profile every split of ``source`` into one ImageTable.
+
+    The objects that exist before it are kept out of the garbage
+    collector's walks meanwhile (``audit.heap``): tracing the pipeline and
+    numba's first call make full collections, which walked TensorFlow's
+    half a million objects.
+    """
     progress = progress or NullProgress()
     by_name = {}
-    for group in _spec_groups(source):
-        by_name.update(
-            zip([s.name for s in group], profile_splits(source, group, cfg, progress), strict=True)
-        )
+    with settled_heap():
+        for group in _spec_groups(source):
+            frames = profile_splits(source, group, cfg, progress)
+            by_name.update(zip([s.name for s in group], frames, strict=True))
     return finish_table(source, [by_name[s.name] for s in source.splits])
 
 

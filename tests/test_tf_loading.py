@@ -1,4 +1,4 @@
-"""The CLI's TensorFlow import hook: quiet, Keras left out, Keras still usable later."""
+"""The CLI's import hook: TensorFlow quiet, Keras left out (usable later), the heap frozen."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import subprocess
 import sys
 
 _PROBE = """
-import json, sys
+import gc, json, sys
 from audit import tf_loading
 tf_loading.install()
 import tensorflow as tf
+frozen_tf = gc.get_freeze_count()
+import great_expectations
+frozen_ge = gc.get_freeze_count()
 loaded = sorted(m for m in sys.modules if m == "keras" or m.startswith("keras."))
 doubled = tf.data.Dataset.range(5).map(lambda x: x * 2)
 total = int(doubled.reduce(tf.constant(0, tf.int64), lambda a, b: a + b))
@@ -22,7 +25,8 @@ model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
 model.compile(optimizer="adam", loss="mse")
 loss = model.fit(np.ones((8, 3)), np.zeros((8, 1)), epochs=1, verbose=0).history["loss"][0]
 print(json.dumps({"keras_with_tf": loaded, "total": total, "left_blocked": blocked,
-                  "fitted": loss >= 0}))
+                  "fitted": loss >= 0, "collector_on": gc.isenabled(),
+                  "frozen": [frozen_tf > 100_000, frozen_ge > frozen_tf]}))
 """
 
 
@@ -36,7 +40,14 @@ def _probe(env: dict[str, str]) -> tuple[dict, str]:
 def test_tensorflow_loads_quietly_without_keras_and_keras_still_trains():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     found, err = _probe(env)
-    assert found == {"keras_with_tf": [], "total": 20, "left_blocked": False, "fitted": True}
+    assert found == {
+        "keras_with_tf": [],
+        "total": 20,
+        "left_blocked": False,
+        "fitted": True,
+        "collector_on": True,
+        "frozen": [True, True],  # TensorFlow's objects, then Great Expectations' (audit.heap)
+    }
     assert "oneDNN" not in err and "absl" not in err, err
 
 
