@@ -1,4 +1,4 @@
-"""How the command line's processes load TensorFlow (quietly, without Keras) and leave it.
+"""How the command line's processes load TensorFlow and Great Expectations, and leave them.
 
 The CLI does not import TensorFlow itself (a ``check`` whose profile is
 cached never needs it); whatever first imports it goes through the hook
