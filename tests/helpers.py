@@ -67,3 +67,17 @@ def random_split(x: np.ndarray, y: np.ndarray, n_train: int, n_test: int, seed: 
     order = np.random.default_rng(seed).permutation(len(x))
     train, test = order[:n_train], order[n_train : n_train + n_test]
     return {"train": (x[train], y[train]), "test": (x[test], y[test])}
+
+
+def padded_batch(
+    images: list[np.ndarray], fill: float, extra: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A padded batch as the profile hands it over: image ``i``, then ``fill``, in row ``i``.
+
+    ``extra`` values of padding follow even the largest image. Returns (flat, shapes).
+    """
+    width = max(im.size for im in images) + extra
+    flat = np.full((len(images), width), fill, images[0].dtype)
+    for i, im in enumerate(images):
+        flat[i, : im.size] = im.ravel()
+    return flat, np.array([im.shape for im in images], np.int64)

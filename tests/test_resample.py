@@ -8,6 +8,7 @@ from PIL import Image
 
 from pipelines.features import batch_hash_inputs, gray_hash_inputs
 from pipelines.resample import lanczos_taps, resize_gray
+from tests.helpers import padded_batch
 
 
 def _pillow(gray: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -53,13 +54,6 @@ def test_real_photos_and_digits_match_pillow(photos, digits):
         np.testing.assert_array_equal(grid, _pillow(gray, 9, 8))
 
 
-def _padded(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    flat = np.full((len(images), max(im.size for im in images) + 7), 99, np.uint8)
-    for row, image in zip(flat, images, strict=True):
-        row[: image.size] = image.ravel()
-    return flat, np.array([im.shape for im in images])
-
-
 def test_padded_batch_of_every_layout_matches_pillow_image_by_image(photos):
     """Gray, gray+alpha, RGB and RGBA, mixed sizes, in one padded batch: Pillow's values."""
     rng = np.random.default_rng(5)
@@ -71,7 +65,7 @@ def test_padded_batch_of_every_layout_matches_pillow_image_by_image(photos):
         rng.integers(0, 256, (19, 64, 2), dtype=np.uint8),  # gray + alpha
         photos[2],  # a second image of the first shape, not next to it
     ]
-    thumbs, grids = batch_hash_inputs(*_padded(images))
+    thumbs, grids = batch_hash_inputs(*padded_batch(images, fill=99, extra=7))
     for image, thumb, grid in zip(images, thumbs, grids, strict=True):
         modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
         pil = Image.fromarray(

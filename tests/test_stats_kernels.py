@@ -7,6 +7,7 @@ import pytest
 
 from pipelines.features import STATS_DTYPES, batch_stats
 from pipelines.stats_kernels import LUMA, TEXTURE_SIDE
+from tests.helpers import padded_batch
 
 
 def _reference(image: np.ndarray) -> dict[str, float]:
@@ -35,15 +36,6 @@ def _reference(image: np.ndarray) -> dict[str, float]:
     rg, yb = r - g, (r + g) / 2 - b
     out["colorfulness"] = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
     return out
-
-
-def _padded(images: list[np.ndarray], fill: float) -> tuple[np.ndarray, np.ndarray]:
-    """A padded batch as the profile hands it over: image ``i`` then ``fill`` in row ``i``."""
-    width = max(im.size for im in images)
-    flat = np.full((len(images), width), fill, images[0].dtype)
-    for i, im in enumerate(images):
-        flat[i, : im.size] = im.ravel()
-    return flat, np.array([im.shape for im in images], np.int64)
 
 
 def _check(images: list[np.ndarray], got: dict[str, np.ndarray], exact: bool) -> None:
@@ -75,7 +67,7 @@ def _layouts(rng: np.random.Generator, dtype: type) -> list[np.ndarray]:
 
 def test_uint8_batch_of_mixed_layouts_matches_numpy():
     images = _layouts(np.random.default_rng(0), np.uint8)
-    flat, shapes = _padded(images, fill=255)  # padding must not leak into any figure
+    flat, shapes = padded_batch(images, fill=255)  # padding must not leak into any figure
     got = batch_stats(flat, shapes)
     _check(images, got, exact=True)
     assert {k: v.dtype for k, v in got.items()} == STATS_DTYPES
@@ -90,7 +82,7 @@ def test_float_batch_counts_and_ignores_nan_and_inf():
     images[2][0, 0, 1] = np.inf
     images[2][5, :, 2] = -np.inf
     images[4][60:70, 60:70, :] = np.nan  # inside the texture square
-    flat, shapes = _padded(images, fill=np.nan)
+    flat, shapes = padded_batch(images, fill=np.nan)
     got = batch_stats(flat, shapes)
     _check(images, got, exact=False)
     assert got["nonfinite"][:5].tolist() == [1, 0, 18, 0, 300]
